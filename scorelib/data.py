@@ -1,0 +1,206 @@
+"""Data distributions with exact densities and scores, and the course's data sets.
+
+Every array of points is ``(n, d)``; 1D data is ``(n, 1)``. All randomness
+comes from explicit ``jax.random`` keys.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.scipy.special import logsumexp
+
+from scorelib._validate import check_finite, check_points, check_positive, check_positive_int
+
+__all__ = ["GaussianMixture", "Ring", "swiss_roll", "load_digits_01"]
+
+
+class GaussianMixture:
+    """A mixture of Gaussians ``sum_k w_k N(mean_k, cov_k)`` in ``d`` dimensions.
+
+    The score is computed in closed form,
+    ``s(x) = sum_k r_k(x) P_k (mean_k - x)`` with ``P_k = cov_k^{-1}`` and the
+    responsibilities ``r_k(x)`` from a log-sum-exp, so it is stable far from the
+    data where the density underflows.
+
+    Args:
+      means: ``(k, d)`` component means.
+      covs: ``(k, d, d)`` symmetric positive-definite covariances.
+      weights: ``(k,)`` non-negative weights summing to 1.
+    """
+
+    def __init__(self, means, covs, weights):
+        means = np.asarray(means, dtype=np.float64)
+        covs = np.asarray(covs, dtype=np.float64)
+        weights = np.asarray(weights, dtype=np.float64)
+        if means.ndim != 2:
+            raise ValueError(f"means must be a (k, d) array; got shape {means.shape}")
+        k, d = means.shape
+        if covs.shape != (k, d, d):
+            raise ValueError(f"covs must be a (k, d, d) = ({k}, {d}, {d}) array; got shape {covs.shape}")
+        if weights.shape != (k,):
+            raise ValueError(f"weights must be a ({k},) array, one per component; got shape {weights.shape}")
+        for name, arr in (("means", means), ("covs", covs), ("weights", weights)):
+            check_finite(arr, name)
+        if np.any(weights < 0) or abs(weights.sum() - 1.0) > 1e-6:
+            raise ValueError(f"weights must be non-negative and sum to 1; got {weights} (sum {weights.sum():.6g})")
+        if not np.allclose(covs, np.swapaxes(covs, 1, 2), atol=1e-8):
+            raise ValueError("covs must be symmetric matrices")
+        try:
+            chol = np.linalg.cholesky(covs)
+        except np.linalg.LinAlgError:
+            raise ValueError("covs must be positive definite (a Cholesky factorisation failed)") from None
+        self._means_np, self._covs_np, self._weights_np = means, covs, weights
+        self.means = jnp.asarray(means, jnp.float32)
+        self.covs = jnp.asarray(covs, jnp.float32)
+        self.weights = jnp.asarray(weights, jnp.float32)
+        self._chol = jnp.asarray(chol, jnp.float32)
+        self._prec = jnp.asarray(np.linalg.inv(covs), jnp.float32)
+        logdet = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
+        with np.errstate(divide="ignore"):
+            log_w = np.log(weights)
+        self._log_norm = jnp.asarray(log_w - 0.5 * logdet - 0.5 * d * np.log(2 * np.pi), jnp.float32)
+
+    @property
+    def dim(self) -> int:
+        """The dimension ``d`` of the points."""
+        return self._means_np.shape[1]
+
+    @property
+    def n_components(self) -> int:
+        return self._means_np.shape[0]
+
+    def __repr__(self) -> str:
+        return f"GaussianMixture(k={self.n_components}, d={self.dim}, weights={np.round(self._weights_np, 4).tolist()})"
+
+    def sample(self, key: jax.Array, n: int) -> jax.Array:
+        """Draw ``n`` points, shape ``(n, d)``."""
+        check_positive_int(n, "n")
+        key_c, key_z = jax.random.split(key)
+        comp = jax.random.choice(key_c, self.n_components, shape=(n,), p=self.weights)
+        z = jax.random.normal(key_z, (n, self.dim))
+        return self.means[comp] + jnp.einsum("nij,nj->ni", self._chol[comp], z)
+
+    def component_log_probs(self, x) -> jax.Array:
+        """``log(w_k N(x; mean_k, cov_k))`` for every point and component, ``(n, k)``."""
+        check_points(x, "x", self.dim)
+        diff = x[:, None, :] - self.means[None]  # (n, k, d)
+        maha = jnp.einsum("nki,kij,nkj->nk", diff, self._prec, diff)
+        return self._log_norm[None] - 0.5 * maha
+
+    def log_prob(self, x) -> jax.Array:
+        """Log density at ``x``, shape ``(n,)``."""
+        return logsumexp(self.component_log_probs(x), axis=1)
+
+    def responsibilities(self, x) -> jax.Array:
+        """Posterior probability of each component given the point, ``(n, k)``."""
+        return jax.nn.softmax(self.component_log_probs(x), axis=1)
+
+    def score(self, x) -> jax.Array:
+        """Exact score ``grad_x log p(x)``, shape ``(n, d)``."""
+        resp = self.responsibilities(x)
+        diff = self.means[None] - x[:, None, :]  # (n, k, d)
+        return jnp.einsum("nk,kij,nkj->ni", resp, self._prec, diff)
+
+    def perturbed(self, sigma: float) -> GaussianMixture:
+        """The mixture convolved with ``N(0, sigma^2 I)``: each covariance gains ``sigma^2 I``."""
+        check_positive(sigma, "sigma")
+        covs = self._covs_np + float(sigma) ** 2 * np.eye(self.dim)[None]
+        return GaussianMixture(self._means_np, covs, self._weights_np)
+
+
+class Ring:
+    """Points on a noisy ring: radius ``r ~ N(radius, std^2)``, angle uniform.
+
+    A negative radius draw lands on the opposite side of the ring, so the
+    density in the plane is exactly
+
+    ``p(x) = [N(|x|; radius, std^2) + N(-|x|; radius, std^2)] / (2 pi |x|)``.
+
+    The ``1 / (2 pi |x|)`` factor is the Jacobian of polar coordinates; without
+    it the "density" does not integrate to 1 and its score misses the term
+    ``-x / |x|^2``.
+
+    Args:
+      radius: mean radius ``R > 0``.
+      std: radial standard deviation ``> 0``.
+    """
+
+    dim = 2
+
+    def __init__(self, radius: float, std: float):
+        check_positive(radius, "radius")
+        check_positive(std, "std")
+        self.radius = float(radius)
+        self.std = float(std)
+
+    def __repr__(self) -> str:
+        return f"Ring(radius={self.radius}, std={self.std})"
+
+    def sample(self, key: jax.Array, n: int) -> jax.Array:
+        """Draw ``n`` points, shape ``(n, 2)``."""
+        check_positive_int(n, "n")
+        key_r, key_a = jax.random.split(key)
+        r = self.radius + self.std * jax.random.normal(key_r, (n,))
+        angle = jax.random.uniform(key_a, (n,), minval=-jnp.pi, maxval=jnp.pi)
+        return jnp.stack([r * jnp.cos(angle), r * jnp.sin(angle)], axis=1)
+
+    def _radial_terms(self, r):
+        # log N(r; R, s^2) and log N(-r; R, s^2), without the shared constant.
+        a = -0.5 * ((r - self.radius) / self.std) ** 2
+        b = -0.5 * ((r + self.radius) / self.std) ** 2
+        return a, b
+
+    def log_prob(self, x) -> jax.Array:
+        """Log density in the plane, shape ``(n,)``."""
+        check_points(x, "x", 2)
+        r = jnp.linalg.norm(x, axis=1)
+        a, b = self._radial_terms(r)
+        log_radial = jnp.logaddexp(a, b) - jnp.log(self.std * jnp.sqrt(2 * jnp.pi))
+        return log_radial - jnp.log(2 * jnp.pi * r)
+
+    def score(self, x) -> jax.Array:
+        """Exact score, shape ``(n, 2)``: ``(d/dr log p) x / |x|``."""
+        check_points(x, "x", 2)
+        r = jnp.linalg.norm(x, axis=1)
+        a, b = self._radial_terms(r)
+        w = jax.nn.sigmoid(a - b)  # weight of the N(r; R) branch
+        dlog_radial = (w * (self.radius - r) - (1 - w) * (self.radius + r)) / self.std**2
+        dlogp_dr = dlog_radial - 1.0 / r
+        return (dlogp_dr / r)[:, None] * x
+
+
+def swiss_roll(key: jax.Array, n: int, *, noise: float = 1.0) -> jax.Array:
+    """The 2D swiss roll of the course, shape ``(n, 2)``.
+
+    The same construction as scikit-learn's ``make_swiss_roll`` keeping
+    coordinates 0 and 2 and dividing by 10: ``t ~ U(1.5 pi, 4.5 pi)``,
+    ``x = (t cos t, t sin t) + noise * N(0, I)``, all over 10. It is written in
+    JAX so that batches come from explicit keys and can be drawn inside a
+    compiled training loop.
+
+    Args:
+      key: a ``jax.random`` key.
+      n: number of points.
+      noise: standard deviation of the Gaussian noise, before the division by 10.
+    """
+    check_positive_int(n, "n")
+    if noise < 0:
+        raise ValueError(f"noise must be non-negative; got {noise}")
+    key_t, key_z = jax.random.split(key)
+    t = 1.5 * jnp.pi * (1.0 + 2.0 * jax.random.uniform(key_t, (n,)))
+    x = jnp.stack([t * jnp.cos(t), t * jnp.sin(t)], axis=1)
+    return (x + noise * jax.random.normal(key_z, (n, 2))) / 10.0
+
+
+def load_digits_01() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's bundled 8x8 digits scaled to [0, 1] (nothing is downloaded).
+
+    Returns:
+      ``(X, y)``: ``X`` is ``(1797, 64)`` float32 in [0, 1], ``y`` the ``(1797,)`` labels.
+    """
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    return (X / 16.0).astype(np.float32), y.astype(np.int64)

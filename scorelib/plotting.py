@@ -1,0 +1,138 @@
+"""Figure helpers shared by the notebooks (matplotlib)."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib import animation
+
+__all__ = [
+    "grid_2d",
+    "log1p_scale",
+    "plot_score_field",
+    "plot_trajectories",
+    "plot_digits",
+    "plot_loss",
+    "animation_gif",
+]
+
+
+def grid_2d(xlim: tuple[float, float], ylim: tuple[float, float], n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A regular ``n x n`` grid: ``(X, Y, points)`` with ``points`` of shape ``(n*n, 2)``."""
+    X, Y = np.meshgrid(np.linspace(*xlim, n), np.linspace(*ylim, n))
+    return X, Y, np.stack([X.ravel(), Y.ravel()], axis=1).astype(np.float32)
+
+
+def log1p_scale(v) -> np.ndarray:
+    """Rescale vectors to length ``log(1 + |v|)``, keeping their direction.
+
+    Scores grow without bound away from the data; this keeps a quiver plot
+    readable both near and far from it.
+    """
+    v = np.asarray(v)
+    norm = np.linalg.norm(v, axis=-1, keepdims=True)
+    return v / np.maximum(norm, 1e-12) * np.log1p(norm)
+
+
+def plot_score_field(
+    ax,
+    score_fn: Callable,
+    xlim: tuple[float, float],
+    ylim: tuple[float, float],
+    *,
+    n: int = 21,
+    color: str = "C0",
+    title: str | None = None,
+    scale: float | None = None,
+):
+    """Quiver plot of a 2D score field with log1p-scaled arrow lengths.
+
+    Args:
+      ax: matplotlib axes.
+      score_fn: ``(m, 2) -> (m, 2)``.
+      xlim, ylim: plot window.
+      n: arrows per side.
+      color: arrow colour.
+      title: axes title.
+      scale: passed to ``quiver`` (larger means shorter arrows).
+    """
+    X, Y, pts = grid_2d(xlim, ylim, n)
+    v = log1p_scale(np.asarray(score_fn(pts)))
+    ax.quiver(X, Y, v[:, 0].reshape(X.shape), v[:, 1].reshape(X.shape), color=color, scale=scale, width=0.004)
+    ax.set(xlim=xlim, ylim=ylim, aspect="equal", xlabel="$x_1$", ylabel="$x_2$")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_trajectories(ax, trajectory, *, color: str = "C3", label: str | None = None):
+    """Draw 2D paths as arrows from step to step.
+
+    Args:
+      ax: matplotlib axes.
+      trajectory: ``(steps + 1, n_paths, 2)`` states.
+    """
+    traj = np.asarray(trajectory)
+    for j in range(traj.shape[1]):
+        path = traj[:, j]
+        ax.plot(path[:, 0], path[:, 1], ".", color=color, ms=3, label=label if j == 0 else None)
+        d = np.diff(path, axis=0)
+        ax.quiver(
+            path[:-1, 0],
+            path[:-1, 1],
+            d[:, 0],
+            d[:, 1],
+            angles="xy",
+            scale_units="xy",
+            scale=1,
+            color=color,
+            width=0.003,
+            alpha=0.7,
+        )
+        ax.plot(*path[0], "o", color="k", ms=5)
+    return ax
+
+
+def plot_digits(ax, images, *, n_cols: int = 10, title: str | None = None):
+    """Show ``(n, 64)`` digits in [0, 1] as one tiled grayscale image."""
+    imgs = np.clip(np.asarray(images), 0, 1).reshape(-1, 8, 8)
+    n_rows = int(np.ceil(len(imgs) / n_cols))
+    canvas = np.ones((n_rows * 9 + 1, n_cols * 9 + 1))
+    for i, img in enumerate(imgs):
+        r, c = divmod(i, n_cols)
+        canvas[1 + 9 * r : 9 * r + 9, 1 + 9 * c : 9 * c + 9] = img
+    ax.imshow(canvas, cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_loss(ax, losses, *, label: str | None = None, floor: float | None = None, window: int = 50):
+    """A loss curve with a moving average; ``floor`` draws a dashed reference line."""
+    losses = np.asarray(losses)
+    ax.plot(losses, alpha=0.3, lw=0.8, color="C0" if label is None else None)
+    if len(losses) >= window:
+        smooth = np.convolve(losses, np.ones(window) / window, mode="valid")
+        ax.plot(np.arange(window - 1, len(losses)), smooth, label=label)
+    if floor is not None:
+        ax.axhline(floor, ls="--", color="k", lw=1, label="floor $-\\frac{1}{2}E|s^*|^2$")
+    ax.set(xlabel="step", ylabel="loss")
+    return ax
+
+
+def animation_gif(fig, update: Callable[[int], None], n_frames: int, *, fps: int = 5, dpi: int = 60) -> bytes:
+    """Render ``update(i)`` for ``i < n_frames`` into GIF bytes (closes ``fig``).
+
+    Display the result with ``IPython.display.Image(data, format="gif")``.
+    """
+    anim = animation.FuncAnimation(fig, update, frames=n_frames)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "animation.gif"
+        anim.save(path, writer=animation.PillowWriter(fps=fps), dpi=dpi)
+        plt.close(fig)
+        return path.read_bytes()

@@ -1,0 +1,154 @@
+"""A compiled training loop for any score-matching loss.
+
+The loop runs as ``lax.scan`` over chunks of steps, so there is one Python
+call (and one device-to-host copy of the losses) per chunk rather than per
+step. Minibatches are drawn inside the compiled loop, either as random rows of
+a data array or from a sampling function, so no batch crosses from the host.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from tqdm.std import tqdm
+
+from scorelib._validate import check_callable, check_points, check_positive_int
+
+__all__ = ["fit", "TrainingDiverged"]
+
+
+class TrainingDiverged(FloatingPointError):
+    """Raised when the training loss becomes NaN or infinite."""
+
+
+def _batch_sampler(data, batch_size: int) -> tuple[Callable, tuple]:
+    """Return ``(draw, args)`` with ``draw(key, *args) -> (batch_size, d)``."""
+    if callable(data):
+        return (lambda key: data(key, batch_size)), ()
+    check_points(data, "data")
+    data = jnp.asarray(data)
+
+    def draw(key, arr):
+        return arr[jax.random.randint(key, (batch_size,), 0, arr.shape[0])]
+
+    return draw, (data,)
+
+
+def fit(
+    loss_fn: Callable[[object, jax.Array, jax.Array], jax.Array],
+    params,
+    *,
+    key: jax.Array,
+    data,
+    steps: int,
+    batch_size: int,
+    optimizer: optax.GradientTransformation,
+    chunk_size: int = 500,
+    progress: bool | None = None,
+    snapshot_every: int | None = None,
+):
+    """Minimise ``loss_fn`` with ``optimizer`` for ``steps`` steps.
+
+    Each step draws a fresh minibatch and a fresh loss key: with a data array,
+    ``batch_size`` rows sampled with replacement; with a callable,
+    ``data(key, batch_size)``. The same ``key`` gives the same result.
+
+    Args:
+      loss_fn: ``(params, batch (b, d), key) -> scalar``.
+      params: initial parameter pytree.
+      key: a ``jax.random`` key.
+      data: an ``(n, d)`` array, or a callable ``(key, batch_size) -> (batch_size, d)``.
+      steps: number of optimisation steps.
+      batch_size: points per step.
+      optimizer: an optax transformation, e.g. ``optax.adam(1e-3)``.
+      chunk_size: steps per compiled chunk (the loss is checked between chunks).
+      progress: show a progress bar; ``None`` shows one only if training takes
+        longer than two seconds.
+      snapshot_every: if given, also return the parameters every this many
+        steps (it must divide ``steps``), for animations of training.
+
+    Returns:
+      ``(params, losses)`` with ``losses`` a NumPy array of length ``steps``;
+      with ``snapshot_every``, ``(params, losses, snapshots)`` where
+      ``snapshots`` is a list of ``(step, params)`` starting with step 0.
+
+    Raises:
+      TrainingDiverged: the loss became non-finite; the message names the step.
+    """
+    check_callable(loss_fn, "loss_fn")
+    check_positive_int(steps, "steps")
+    check_positive_int(batch_size, "batch_size")
+    check_positive_int(chunk_size, "chunk_size")
+    if not isinstance(optimizer, optax.GradientTransformation):
+        raise ValueError(f"optimizer must be an optax GradientTransformation; got {type(optimizer).__name__}")
+    if snapshot_every is not None:
+        check_positive_int(snapshot_every, "snapshot_every")
+        if steps % snapshot_every:
+            raise ValueError(f"snapshot_every ({snapshot_every}) must divide steps ({steps})")
+        chunk_size = snapshot_every
+    draw, data_args = _batch_sampler(data, batch_size)
+
+    # Equal chunks: one compiled shape. Steps past `steps` in the last chunk are masked out.
+    n_chunks = math.ceil(steps / chunk_size)
+    chunk = math.ceil(steps / n_chunks)
+
+    @jax.jit
+    def run_chunk(params, opt_state, key, start, *data_args):
+        def step(carry, i):
+            params, opt_state = carry
+            key_batch, key_loss = jax.random.split(jax.random.fold_in(key, start + i))
+            batch = draw(key_batch, *data_args)
+            loss, grads = jax.value_and_grad(loss_fn)(params, batch, key_loss)
+            updates, new_opt_state = optimizer.update(grads, opt_state, params)
+            new_params = optax.apply_updates(params, updates)
+            active = start + i < steps
+            carry = jax.tree.map(
+                lambda new, old: jnp.where(active, new, old), (new_params, new_opt_state), (params, opt_state)
+            )
+            return carry, loss
+
+        (params, opt_state), losses = jax.lax.scan(step, (params, opt_state), jnp.arange(chunk))
+        return params, opt_state, losses
+
+    opt_state = optimizer.init(params)
+    losses = np.empty(n_chunks * chunk, dtype=np.float32)
+    snapshots = [(0, params)] if snapshot_every else None
+    bar = tqdm(
+        total=steps,
+        unit="step",
+        file=sys.stdout,
+        disable=progress is False,
+        delay=0.0 if progress else 2.0,
+        mininterval=0.5,
+        ncols=80,
+    )
+    try:
+        for c in range(n_chunks):
+            start = c * chunk
+            new_params, new_opt_state, chunk_losses = run_chunk(params, opt_state, key, start, *data_args)
+            chunk_losses = np.asarray(chunk_losses)
+            bad = ~np.isfinite(chunk_losses[: max(0, steps - start)])
+            if bad.any():
+                where = start + int(np.argmax(bad))
+                raise TrainingDiverged(
+                    f"the training loss became {chunk_losses[where - start]} at step {where}. "
+                    "Try a smaller learning rate, gradient clipping (optax.clip_by_global_norm), "
+                    "or check the data and the score model for values that overflow."
+                )
+            params, opt_state = new_params, new_opt_state
+            losses[start : start + chunk] = chunk_losses
+            if snapshots is not None:
+                snapshots.append((min(start + chunk, steps), params))
+            bar.update(min(chunk, steps - start))
+    finally:
+        bar.close()
+    losses = losses[:steps]
+    if snapshots is not None:
+        return params, losses, snapshots
+    return params, losses

@@ -1,0 +1,41 @@
+"""Widget builders: sliders that redraw a figure through a pure plotting function.
+
+The pattern of every notebook: a plotting function ``draw(**values)`` is called
+once in a normal cell (so readers of the stored notebook see the default
+figure) and again by the widget on every slider move. Expensive work belongs
+in a cache or a precomputation, so a move answers in well under a second.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+
+__all__ = ["interactive_figure"]
+
+
+def interactive_figure(draw: Callable[..., None], **controls: widgets.ValueWidget) -> widgets.VBox:
+    """Sliders above a figure that ``draw(**values)`` redraws on every change.
+
+    Args:
+      draw: makes one matplotlib figure from the control values (it may also print).
+      **controls: ipywidgets controls, by the keyword ``draw`` expects.
+
+    Returns:
+      A ``VBox`` with the controls and the output area; display it as a cell's last value.
+    """
+    if not controls:
+        raise ValueError("interactive_figure needs at least one control, e.g. h=FloatSlider(...)")
+    for name, control in controls.items():
+        if not isinstance(control, widgets.ValueWidget):
+            raise ValueError(f"control {name!r} must be an ipywidgets value widget; got {type(control).__name__}")
+        control.continuous_update = False
+
+    def show(**values):
+        draw(**values)
+        plt.show()
+
+    out = widgets.interactive_output(show, controls)
+    return widgets.VBox([widgets.HBox(list(controls.values())), out])
