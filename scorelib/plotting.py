@@ -17,6 +17,7 @@ __all__ = [
     "plot_trajectories",
     "plot_digits",
     "plot_loss",
+    "plot_score_pdf_1d",
     "animation_gif",
 ]
 
@@ -123,6 +124,31 @@ def plot_loss(ax, losses, *, label: str | None = None, floor: float | None = Non
         ax.axhline(floor, ls="--", color="k", lw=1, label="floor $-\\frac{1}{2}E|s^*|^2$")
     ax.set(xlabel="step", ylabel="loss")
     return ax
+
+
+def plot_score_pdf_1d(axes, grid, true_score, true_pdf, learned: dict[str, tuple], *, data=None):
+    """Two panels for 1D models: scores on the left, densities on the right.
+
+    Args:
+      axes: a pair of matplotlib axes.
+      grid: ``(m,)`` points.
+      true_score, true_pdf: ``(m,)`` reference curves.
+      learned: ``{label: (score (m,), pdf (m,))}`` curves to compare.
+      data: optional ``(n,)`` samples, drawn as a rug under the density.
+    """
+    ax_s, ax_p = axes
+    ax_s.plot(grid, true_score, "k", lw=2.5, alpha=0.35, label="true score")
+    ax_p.plot(grid, true_pdf, "k", lw=2.5, alpha=0.35, label="true pdf")
+    for label, (score, pdf) in learned.items():
+        ax_s.plot(grid, np.ravel(score), lw=1.5, label=label)
+        ax_p.plot(grid, pdf, lw=1.5, label=label)
+    if data is not None:
+        ax_p.plot(np.ravel(data), np.full(np.size(data), -0.01), "|", color="k", alpha=0.2, ms=6)
+    ax_s.set(xlabel="$x$", ylabel="score $s(x)$", ylim=(-12, 12))
+    ax_p.set(xlabel="$x$", ylabel="density")
+    ax_s.legend(fontsize=8, loc="upper right")
+    ax_p.legend(fontsize=8, loc="upper left")
+    return axes
 
 
 def animation_gif(fig, update: Callable[[int], None], n_frames: int, *, fps: int = 5, dpi: int = 60) -> bytes:
