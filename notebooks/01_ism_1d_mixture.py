@@ -363,7 +363,6 @@ assert 0.02 < mass_tiny < 0.2, "the small mode should keep a visible but impreci
 # by training the linear model on Gaussian samples with the empirical variance as reference.
 
 # %%
-# NBVAL_CHECK_OUTPUT
 gauss_mu, gauss_s = 1.0, 1.0
 x_gauss = gauss_mu + gauss_s * jax.random.normal(key_gauss, (4096, 1))
 
@@ -374,6 +373,9 @@ def linear_reg_loss(params, batch, key):
 
 lin, _ = sl.train.fit(linear_reg_loss, {"a": jnp.array(-0.5), "b": jnp.array(0.0)}, key=key_train,
                       data=lambda key, n: x_gauss, steps=2000, batch_size=len(x_gauss), optimizer=optax.adam(LR))
+
+# %%
+# NBVAL_CHECK_OUTPUT
 fitted_var = -1.0 / float(lin["a"])
 predicted_var = float(jnp.var(x_gauss)) + 2 * LAMBDA
 print(f"lambda = {LAMBDA}: fitted variance {fitted_var:.4f}, predicted s^2 + 2 lambda = {predicted_var:.4f}")

@@ -97,6 +97,7 @@ def fit(
     # Equal chunks: one compiled shape. Steps past `steps` in the last chunk are masked out.
     n_chunks = math.ceil(steps / chunk_size)
     chunk = math.ceil(steps / n_chunks)
+    needs_mask = n_chunks * chunk != steps
 
     @jax.jit
     def run_chunk(params, opt_state, key, start, *data_args):
@@ -107,10 +108,10 @@ def fit(
             loss, grads = jax.value_and_grad(loss_fn)(params, batch, key_loss)
             updates, new_opt_state = optimizer.update(grads, opt_state, params)
             new_params = optax.apply_updates(params, updates)
-            active = start + i < steps
-            carry = jax.tree.map(
-                lambda new, old: jnp.where(active, new, old), (new_params, new_opt_state), (params, opt_state)
-            )
+            carry = (new_params, new_opt_state)
+            if needs_mask:  # only when the last chunk runs past `steps`
+                active = start + i < steps
+                carry = jax.tree.map(lambda new, old: jnp.where(active, new, old), carry, (params, opt_state))
             return carry, loss
 
         (params, opt_state), losses = jax.lax.scan(step, (params, opt_state), jnp.arange(chunk))

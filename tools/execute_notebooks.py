@@ -28,8 +28,9 @@ def execute(src: Path) -> float:
     start = time.perf_counter()
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(src.parent)}}).execute()
     elapsed = time.perf_counter() - start
-    for cell in nb.cells:
+    for i, cell in enumerate(nb.cells):
         cell.metadata.pop("execution", None)
+        cell.id = f"cell-{i:03d}"  # stable ids keep diffs of regenerated notebooks small
     nbformat.write(nb, src.with_suffix(".ipynb"))
     return elapsed
 
