@@ -81,6 +81,43 @@ def test_perturbed_adds_variance():
     np.testing.assert_allclose(np.asarray(p.covs)[:, 0, 0], [5.0, 5.0])
 
 
+@pytest.mark.parametrize("dist", [MIX_1D, MIX_2D])
+def test_perturbed_score_matches_perturbed_mixture(dist):
+    x = dist.sample(jax.random.key(5), 64) * 1.5
+    for sigma in (0.1, 2.0):
+        np.testing.assert_allclose(dist.perturbed_score(x, sigma), dist.perturbed(sigma).score(x), rtol=1e-4, atol=1e-4)
+    # One level per point, traced inside jit: each row matches its own perturbed mixture.
+    sigmas = jnp.linspace(0.05, 5.0, 64)
+    per_point = jax.jit(dist.perturbed_score)(x, sigmas)
+    for i in (0, 20, 63):
+        expected = dist.perturbed(float(sigmas[i])).score(x[i : i + 1])[0]
+        np.testing.assert_allclose(per_point[i], expected, rtol=1e-3, atol=1e-4)
+
+
+def test_perturbed_score_rejects_bad_sigma():
+    x = jnp.zeros((3, 2))
+    with pytest.raises(ValueError, match="sigma must be > 0"):
+        MIX_2D.perturbed_score(x, 0.0)
+    with pytest.raises(ValueError, match="one level per point"):
+        MIX_2D.perturbed_score(x, jnp.ones(4))
+
+
+def test_kde_is_the_mixture_of_kernels():
+    pts = MIX_2D.sample(jax.random.key(6), 50)
+    h = 0.3
+    q = sl.data.kde(pts, h)
+    x = jnp.array([[0.1, -0.2], [2.0, 1.0]])
+    sq = jnp.sum((x[:, None] - pts[None]) ** 2, axis=2)
+    direct = np.log(np.mean(np.exp(-sq / (2 * h**2)), axis=1) / (2 * np.pi * h**2))
+    np.testing.assert_allclose(q.log_prob(x), direct, rtol=1e-5)
+    np.testing.assert_allclose(q.score(x), autodiff_score(q, x), rtol=1e-4, atol=1e-4)
+    # Far from all points the density underflows in float32, but the score stays finite and points home.
+    far = jnp.array([[40.0, 40.0]])
+    assert np.all(np.isfinite(q.score(far))) and np.all(q.score(far) < 0)
+    with pytest.raises(ValueError, match="bandwidth"):
+        sl.data.kde(pts, -1.0)
+
+
 def test_same_key_same_sample():
     a = MIX_2D.sample(jax.random.key(4), 10)
     b = MIX_2D.sample(jax.random.key(4), 10)
