@@ -128,8 +128,9 @@ class GaussianMixture:
         if not isinstance(sigma, jax.core.Tracer):
             sig = np.asarray(sigma)
             if sig.ndim > 1 or (sig.ndim == 1 and sig.shape[0] != x.shape[0]):
-                raise ValueError(f"sigma must be a scalar or one level per point, shape ({x.shape[0]},); "
-                                 f"got shape {sig.shape}")
+                raise ValueError(
+                    f"sigma must be a scalar or one level per point, shape ({x.shape[0]},); got shape {sig.shape}"
+                )
             if not np.all(sig > 0):
                 raise ValueError(f"sigma must be > 0; got {sigma}")
         sigma = jnp.broadcast_to(jnp.asarray(sigma, x.dtype), (x.shape[0],))
