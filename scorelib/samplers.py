@@ -124,19 +124,21 @@ def _annealed(score_fn, x0, key, sigmas, eps, n_steps_each, denoise, return_traj
     n = x0.shape[0]
     step_sizes = eps * sigmas**2 / sigmas[-1] ** 2
 
+    # Noise for step j of level i comes from fold_in(fold_in(key, i), j), so a loop written
+    # with traced level and step counts can reproduce these chains exactly.
     def level(x, inputs):
-        sigma, a, k = inputs
+        sigma, a, i = inputs
         sigma_vec = jnp.full((n,), sigma, x.dtype)
+        level_key = jax.random.fold_in(key, i)
 
-        def step(x, k_step):
-            z = jax.random.normal(k_step, x.shape, x.dtype)
+        def step(x, j):
+            z = jax.random.normal(jax.random.fold_in(level_key, j), x.shape, x.dtype)
             x = x + a * score_fn(x, sigma_vec) + jnp.sqrt(2.0 * a) * z
             return x, x if return_trajectory else None
 
-        return jax.lax.scan(step, x, jax.random.split(k, n_steps_each))
+        return jax.lax.scan(step, x, jnp.arange(n_steps_each))
 
-    keys = jax.random.split(key, sigmas.shape[0])
-    x, states = jax.lax.scan(level, x0, (sigmas, step_sizes, keys))
+    x, states = jax.lax.scan(level, x0, (sigmas, step_sizes, jnp.arange(sigmas.shape[0])))
     if denoise:
         x = x + sigmas[-1] ** 2 * score_fn(x, jnp.full((n,), sigmas[-1], x.dtype))
     if return_trajectory:

@@ -253,3 +253,18 @@ def test_digits_evaluator_on_real_digits():
     assert real["n_classes"] == 10 and real["confident_fraction"] > 0.7 and real["nn_distance"] > 0.5
     noise = ev.evaluate(np.asarray(jax.random.uniform(jax.random.key(13), (200, 64))))
     assert noise["confident_fraction"] < real["confident_fraction"]
+
+
+def test_annealed_langevin_matches_a_python_loop_with_its_key_contract():
+    # Step j of level i draws its noise from fold_in(fold_in(key, i), j); a hand-written loop reproduces the chains.
+    sigmas = np.array([2.0, 1.0, 0.5], np.float32)
+    score = lambda x, s: -x / (1 + s[:, None] ** 2)  # noqa: E731
+    x0, key, eps, k = jnp.linspace(-3, 3, 6)[:, None], jax.random.key(11), 0.05, 4
+    x = sl.samplers.annealed_langevin(score, x0, key, sigmas=sigmas, eps=eps, n_steps_each=k)
+    y = x0
+    for i, sigma in enumerate(sigmas):
+        a = eps * sigma**2 / sigmas[-1] ** 2
+        for j in range(k):
+            z = jax.random.normal(jax.random.fold_in(jax.random.fold_in(key, i), j), y.shape)
+            y = y + a * score(y, jnp.full((6,), sigma)) + np.sqrt(2 * a) * z
+    np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-5)
