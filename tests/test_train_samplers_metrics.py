@@ -268,3 +268,17 @@ def test_annealed_langevin_matches_a_python_loop_with_its_key_contract():
             z = jax.random.normal(jax.random.fold_in(jax.random.fold_in(key, i), j), y.shape)
             y = y + a * score(y, jnp.full((6,), sigma)) + np.sqrt(2 * a) * z
     np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-5)
+
+
+def test_step_cost_vs_dim_reports_every_loss_and_dimension():
+    costs = sl.benchmark.step_cost_vs_dim(
+        (2, 4), loss_names=("ism", "dsm"), width=8, batch_size=4, n_steps=2, repeats=1
+    )
+    assert set(costs) == {"ism", "dsm"}
+    for entry in costs.values():
+        assert len(entry["step_seconds"]) == 2 and all(t > 0 for t in entry["step_seconds"])
+        assert len(entry["compile_seconds"]) == 2
+    with pytest.raises(ValueError, match="unknown losses"):
+        sl.benchmark.step_cost_vs_dim((2,), loss_names=("nce",))
+    with pytest.raises(ValueError, match="dimension"):
+        sl.benchmark.step_cost_vs_dim((0,))

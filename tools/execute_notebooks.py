@@ -2,6 +2,7 @@
 
     python tools/execute_notebooks.py                 # every notebooks/NN_*.py
     python tools/execute_notebooks.py notebooks/01_ism_1d_mixture.py
+    python tools/execute_notebooks.py --timings notebooks/03_swiss_roll_sliced.py   # also cells over 0.5 s
 
 Each ``notebooks/NN_topic.py`` (percent format) becomes ``notebooks/NN_topic.ipynb``
 with its outputs stored, as nbval and readers expect. The wall time of each run
@@ -20,6 +21,15 @@ from nbclient import NotebookClient
 ROOT = Path(__file__).resolve().parents[1]
 
 
+SHOW_TIMINGS = "--timings" in sys.argv
+
+
+def _seconds(stamp: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
 def execute(src: Path) -> float:
     nb = jupytext.read(src)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -29,13 +39,18 @@ def execute(src: Path) -> float:
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(src.parent)}}).execute()
     elapsed = time.perf_counter() - start
     for i, cell in enumerate(nb.cells):
-        cell.metadata.pop("execution", None)
+        timing = cell.metadata.pop("execution", None)
+        if SHOW_TIMINGS and timing and "shell.execute_reply" in timing:
+            seconds = _seconds(timing["shell.execute_reply"]) - _seconds(timing["iopub.execute_input"])
+            if seconds > 0.5:
+                print(f"  cell {i:3d}: {seconds:5.1f} s  {cell.source.splitlines()[0][:70] if cell.source else ''}")
         cell.id = f"cell-{i:03d}"  # stable ids keep diffs of regenerated notebooks small
     nbformat.write(nb, src.with_suffix(".ipynb"))
     return elapsed
 
 
 def main(args: list[str]) -> None:
+    args = [a for a in args if a != "--timings"]
     sources = [Path(a).resolve() for a in args] or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
     for src in sources:
         elapsed = execute(src)
