@@ -174,3 +174,23 @@ def test_losses_are_differentiable_and_finite():
 def test_bad_inputs_raise(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_preconditioned_ncsn_without_correction_is_the_perturbed_gaussian_score():
+    data = jax.random.normal(jax.random.key(0), (500, 3)) @ jnp.array([[1.0, 0.5, 0.0], [0.0, 0.3, 0.0], [0, 0, 1e-3]])
+    params, apply = sl.nets.preconditioned_ncsn(jax.random.key(1), data, (16,))
+    zero = jax.tree.map(jnp.zeros_like, params)
+    mean, cov = np.asarray(data).mean(0), np.cov(np.asarray(data).T)
+    x = jax.random.normal(jax.random.key(2), (8, 3))
+    for sigma in (0.01, 0.3, 5.0):
+        gauss = sl.data.GaussianMixture([mean], [cov + sigma**2 * np.eye(3)], [1.0])
+        np.testing.assert_allclose(apply(zero, x, sigma), gauss.score(x), rtol=2e-3, atol=1e-3 / sigma)
+    # One level per point under jit, and a trained correction changes the output.
+    sigmas = jnp.array([0.01, 0.1, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    out = jax.jit(apply)(params, x, sigmas)
+    assert out.shape == (8, 3) and np.all(np.isfinite(out))
+    assert not np.allclose(out, apply(zero, x, sigmas))
+    with pytest.raises(ValueError, match="at least 2 points"):
+        sl.nets.preconditioned_ncsn(jax.random.key(1), data[:1], (16,))
+    with pytest.raises(ValueError, match="3 columns"):
+        apply(params, jnp.zeros((2, 2)), 0.1)
