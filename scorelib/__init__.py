@@ -1,10 +1,28 @@
 """scorelib: the shared helpers of the score-matching course.
 
-Modules by concept: ``data``, ``nets``, ``losses``, ``samplers``, ``train``, ``benchmark``,
-``metrics``, ``plotting``, ``widgets``. Import as ``import scorelib as sl``.
+Modules by concept: ``data``, ``nets``, ``losses``, ``samplers``, ``train``,
+``metrics``, and, imported on first use (they pull in matplotlib, ipywidgets),
+``plotting``, ``widgets`` and ``benchmark``. Import as ``import scorelib as sl``.
 """
 
-from scorelib import benchmark, data, losses, metrics, nets, plotting, samplers, train, widgets
+import importlib
+
+from scorelib import data, losses, metrics, nets, samplers, train
 
 __all__ = ["benchmark", "data", "losses", "metrics", "nets", "plotting", "samplers", "train", "widgets"]
 __version__ = "0.1.0"
+
+_LAZY = {"plotting", "widgets", "benchmark"}
+
+
+def __getattr__(name):
+    # PEP 562: `sl.plotting` imports matplotlib only when a notebook first draws, keeping scripts light.
+    if name in _LAZY:
+        module = importlib.import_module(f"scorelib.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'scorelib' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | _LAZY)

@@ -25,19 +25,29 @@ def mlp_init(key: jax.Array, sizes: Sequence[int]) -> Params:
     """Initialise a fully connected network with layer widths ``sizes``.
 
     Weights are drawn from ``N(0, 1/fan_in)`` (LeCun normal), biases are zero.
+    The draws are made on the host by NumPy, seeded from the bits of ``key``:
+    the same key gives the same network, and creating one compiles nothing
+    (compiling a JAX random-normal kernel takes longer than training a small
+    network for a hundred steps).
 
     Args:
-      key: a ``jax.random`` key.
+      key: a ``jax.random`` key (typed or a legacy ``uint32`` key), not traced.
       sizes: ``(d_in, hidden..., d_out)``.
 
     Returns:
       A list of ``{"w": (m, n), "b": (n,)}`` layers.
     """
     check_sizes(sizes)
-    keys = jax.random.split(key, len(sizes) - 1)
+    if isinstance(key, jax.core.Tracer):
+        raise ValueError("mlp_init draws on the host: call it outside jit/vmap, with a concrete key")
+    bits = jax.random.key_data(key) if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key) else key
+    rng = np.random.default_rng(np.asarray(bits, dtype=np.uint32).ravel().tolist())
     return [
-        {"w": jax.random.normal(k, (m, n)) / np.sqrt(m), "b": jnp.zeros(n)}
-        for k, m, n in zip(keys, sizes[:-1], sizes[1:], strict=True)
+        {
+            "w": jnp.asarray(rng.standard_normal((m, n), dtype=np.float32) / np.float32(np.sqrt(m))),
+            "b": jnp.asarray(np.zeros(n, np.float32)),
+        }
+        for m, n in zip(sizes[:-1], sizes[1:], strict=True)
     ]
 
 

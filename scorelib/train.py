@@ -117,7 +117,7 @@ def fit(
         (params, opt_state), losses = jax.lax.scan(step, (params, opt_state), jnp.arange(chunk))
         return params, opt_state, losses
 
-    opt_state = optimizer.init(params)
+    opt_state = jax.jit(optimizer.init)(params)  # one compile instead of one per parameter shape
     losses = np.empty(n_chunks * chunk, dtype=np.float32)
     snapshots = [(0, params)] if snapshot_every else None
     bar = tqdm(
