@@ -333,7 +333,7 @@ plt.show()
 
 # %%
 start = time.perf_counter()
-costs = sl.benchmark.step_cost_vs_dim(DIMS, n_steps=5, repeats=3)
+costs = sl.benchmark.step_cost_vs_dim(DIMS, n_steps=4, repeats=3)
 cost_seconds = time.perf_counter() - start
 ratios = np.array(costs["ism"]["step_seconds"]) / np.array(costs["ssm"]["step_seconds"])
 print("    d   ISM ms/step   SSM ms/step   DSM ms/step   ISM / SSM")

@@ -58,7 +58,7 @@ WINDOW = (-3.5, 3.5)
 SIGMA = 0.3  # DSM noise level (a bandwidth near the best held-out likelihood, see section 3)
 SIZES = (2, 128, 128, 128, 2)  # MLP with softplus activations
 STEPS = 5000
-BATCH_SIZE = 1000  # each step sees every training point about five times, each with fresh noise
+BATCH_SIZE = 500  # each step sees every training point about 2.5 times, each with fresh noise
 LR = optax.cosine_decay_schedule(3e-3, STEPS)
 SNAPSHOT_EVERY = 500
 

@@ -245,13 +245,13 @@ params, losses, snapshots = sl.train.fit(ncsn_objective(precond_apply), params0,
 ncsn_seconds = time.perf_counter() - start
 
 # %% [markdown]
-# For comparison, the plain noise-conditional MLP of notebook 05 (same widths and activation) trained for 4000 steps,
-# against the preconditioned one after the same 4000 steps (a snapshot of the run above) and after all 16 000. The
+# For comparison, the plain noise-conditional MLP of notebook 05 (same widths and activation) trained for 2000 steps,
+# against the preconditioned one after the same 2000 steps (a snapshot of the run above) and after all 16 000. The
 # measure is the per-level loss on held-out digits, $\mathbb E|\sigma s_\theta(\mathbf x + \sigma\mathbf z, \sigma) +
 # \mathbf z|^2/d$: 1 for the zero field, 0 for a perfect denoiser.
 
 # %%
-PLAIN_STEPS = 4000
+PLAIN_STEPS = 2000
 plain_params0 = sl.nets.ncsn_init(key_plain_init, d, HIDDEN)
 
 
@@ -309,7 +309,7 @@ plt.show()
 # %% [markdown]
 # At large $\sigma$ everything is easy: the perturbed data are nearly Gaussian, and even $g = 0$ is almost exact. At
 # small $\sigma$ the plain MLP is no better than the Gaussian fit, while the preconditioned network, given the same
-# 4000 steps, is clearly better, and a little better still after 16 000 (the samples below gain more from the extra
+# 2000 steps, is clearly better, and a little better still after 16 000 (the samples below gain more from the extra
 # steps than this average suggests).
 #
 # ## 4. Sampling, and the numbers

@@ -1,0 +1,212 @@
+"""The widgets as a user meets them: JupyterLab in headless Chromium, driven by Playwright.
+
+nbval cannot see a widget that renders as the text ``IntSlider(value=...)`` or a slider whose callback raises in
+the kernel. This test starts a real ``jupyter lab`` on a free localhost port with a random token, opens notebooks
+with widgets in Debian's Chromium (``/usr/bin/chromium``; Playwright's own browser download does not work on these
+machines), runs all cells, and then, for each widget slider it checks, moves the slider with the keyboard and
+requires the figure below it to change (and, where the widget prints a number, the number too).
+
+Run it alone with ``pytest -m browser -p no:xdist -s`` (``-s`` shows the screenshot paths). It is skipped, with the
+reason in the summary, when Playwright or Chromium is missing; where ``CI`` or ``SCORELIB_REQUIRE_BROWSER`` is set
+(``.ci/run`` sets the latter after installing Chromium) a missing browser is an error instead.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = os.environ.get("SCORELIB_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+NOTEBOOK_TIMEOUT_MS = 150_000
+
+# (notebook, index of the widget among the notebook's sliders, whether its output prints a number)
+CASES = [
+    ("04_denoising_and_kde.ipynb", 0, True),
+    ("02_ism_2d_ring.ipynb", 0, False),
+]
+
+pytestmark = pytest.mark.browser
+
+
+def _requirements() -> str | None:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "Python Playwright is not installed (pip install -r requirements.txt)"
+    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        return f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium; or set SCORELIB_CHROMIUM)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def lab():
+    """A JupyterLab server on a free port with a random token, serving copies of the notebooks."""
+    missing = _requirements()
+    if missing:
+        if os.environ.get("CI") or os.environ.get("SCORELIB_REQUIRE_BROWSER"):
+            pytest.fail(f"the browser test must run here but cannot: {missing}")
+        pytest.skip(missing)
+    work = Path(tempfile.mkdtemp(prefix="scorelib-lab-"))
+    served = work / "notebooks"
+    served.mkdir()
+    for name, _, _ in CASES:  # copies: autosave must never touch the stored notebooks
+        shutil.copy(ROOT / "notebooks" / name, served / name)
+    # Render every cell (JupyterLab 4 otherwise renders only the cells in view), so every output can be checked.
+    settings = work / "settings" / "@jupyterlab" / "notebook-extension"
+    settings.mkdir(parents=True)
+    (settings / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token = secrets.token_hex(16)
+    env = {
+        **os.environ,
+        "JAX_PLATFORMS": "cpu",
+        "JUPYTER_CONFIG_DIR": str(work / "config"),
+        "JUPYTER_RUNTIME_DIR": str(work / "runtime"),
+        "JUPYTERLAB_SETTINGS_DIR": str(work / "settings"),
+    }
+    log = open(work / "lab.log", "w")
+    server = subprocess.Popen(
+        [
+            sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
+            f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={served}",
+            f"--LabApp.workspaces_dir={work / 'workspaces'}",
+            *(["--allow-root"] if os.geteuid() == 0 else []),  # CI containers run as root
+        ],
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if server.poll() is not None or time.time() > deadline:
+                    raise RuntimeError(
+                        f"jupyter lab did not start:\n{(work / 'lab.log').read_text()[-3000:]}"
+                    ) from None
+                time.sleep(0.5)
+        yield {"url": f"http://127.0.0.1:{port}", "token": token, "work": work}
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser(lab):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def _run_all_cells(page, name: str) -> None:
+    page.get_by_role("menuitem", name="Run", exact=True).click()
+    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+    # Done when no cell shows the busy prompt [*] and the last code cell has an execution count.
+    page.wait_for_function(
+        """() => {
+            const prompts = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputArea-prompt')];
+            if (prompts.length === 0) return false;
+            const texts = prompts.map(p => p.textContent.trim());
+            return !texts.some(t => t.includes('*')) && /\\[\\d+\\]/.test(texts[texts.length - 1]);
+        }""",
+        timeout=NOTEBOOK_TIMEOUT_MS,
+        polling=1000,
+    )
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=30_000)
+
+
+def _widget_state(cell):
+    """(PNG source of the figure below the slider, its printed text)."""
+    img = cell.locator(".widget-output img").first
+    img.wait_for(state="visible", timeout=30_000)
+    img.evaluate("i => i.decode()")  # painted, so that a screenshot shows it
+    text = cell.locator(".widget-output .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stdout']")
+    return img.get_attribute("src"), " ".join(text.all_inner_texts())
+
+
+@pytest.mark.parametrize(("name", "which", "prints"), CASES)
+def test_widget_renders_and_answers_a_slider_move(lab, browser, name, which, prints):
+    shots = lab["work"] / "screenshots"
+    shots.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    start = time.time()
+    page.goto(f"{lab['url']}/lab/tree/{name}?token={lab['token']}&reset", timeout=60_000)
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
+    _run_all_cells(page, name)
+
+    outputs = page.locator(".jp-Notebook .jp-OutputArea-output")
+    texts = " ".join(outputs.all_inner_texts())
+    assert "Traceback" not in texts, f"{name}: a cell shows an error"
+    stderr = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+    assert stderr.count() == 0, f"{name}: stderr output: {stderr.first.inner_text()[:500]}"
+    for widget_text in ("SelectionSlider(", "IntSlider(", "FloatSlider(", "VBox(", "FloatLogSlider("):
+        assert widget_text not in texts, f"{name}: a widget rendered as text ({widget_text}...)"
+
+    sliders = page.locator(".jp-Notebook .widget-hslider")
+    assert sliders.count() > which, f"{name}: found {sliders.count()} rendered sliders"
+    slider = sliders.nth(which)
+    cell_index = slider.evaluate(
+        "el => [...document.querySelectorAll('.jp-Notebook .jp-CodeCell')].indexOf(el.closest('.jp-CodeCell'))"
+    )
+    cell = page.locator(".jp-Notebook .jp-CodeCell").nth(cell_index)
+    cell.scroll_into_view_if_needed()
+    before_src, before_text = _widget_state(cell)
+    stem = Path(name).stem
+    before_png = shots / f"{stem}_before.png"
+    cell.screenshot(path=str(before_png))
+
+    handle = slider.locator(".noUi-handle").first
+    handle.focus()
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function(
+        """([cellIndex, before]) => {
+            const cells = document.querySelectorAll('.jp-Notebook .jp-CodeCell');
+            const img = cells[cellIndex] && cells[cellIndex].querySelector('.widget-output img');
+            return img && img.getAttribute('src') !== before && img.complete && img.naturalWidth > 0;
+        }""",
+        arg=[cell_index, before_src],
+        timeout=30_000,
+    )
+    after_src, after_text = _widget_state(cell)
+    after_png = shots / f"{stem}_after.png"
+    cell.screenshot(path=str(after_png))
+    print(f"\n{name}: screenshots {before_png} and {after_png}; {time.time() - start:.0f} s")
+    assert after_src != before_src, "the figure did not change after the slider moved"
+    if prints:
+        assert before_text and after_text and after_text != before_text, (
+            f"the printed number did not update: {before_text!r} -> {after_text!r}"
+        )
+    assert not errors, f"page errors: {errors}"
+    page.close()
