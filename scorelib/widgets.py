@@ -8,10 +8,14 @@ in a cache or a precomputation, so a move answers in well under a second.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
+import numpy as np
+from IPython.display import Image, display
+from PIL import Image as PILImage
 
 __all__ = ["interactive_figure"]
 
@@ -34,8 +38,28 @@ def interactive_figure(draw: Callable[..., None], **controls: widgets.ValueWidge
         control.continuous_update = False
 
     def show(**values):
+        plt.close("all")  # nothing left over from earlier cells may be drawn into or shown here
         draw(**values)
-        plt.show()
+        for number in plt.get_fignums():
+            fig = plt.figure(number)
+            display(Image(data=_figure_png(fig), format="png"))
+            plt.close(fig)
 
     out = widgets.interactive_output(show, controls)
     return widgets.VBox([widgets.HBox(list(controls.values())), out])
+
+
+def _figure_png(fig) -> bytes:
+    """The figure as PNG bytes, from the pixels of one ordinary draw.
+
+    Inside a widget callback (a comm message, not a cell), ``savefig`` and the
+    inline backend's PNG formatter produced blank images for some figures
+    (seen with notebook 04's bandwidth slider, found by tests/test_browser.py),
+    while a plain ``canvas.draw()`` renders them correctly; so the PNG is
+    encoded from the drawn canvas.
+    """
+    fig.canvas.draw()
+    rgb = np.asarray(fig.canvas.buffer_rgba())[..., :3]
+    buffer = io.BytesIO()
+    PILImage.fromarray(rgb).save(buffer, format="png", optimize=True)
+    return buffer.getvalue()

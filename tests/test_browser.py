@@ -71,9 +71,16 @@ def lab():
     for name, _, _ in CASES:  # copies: autosave must never touch the stored notebooks
         shutil.copy(ROOT / "notebooks" / name, served / name)
     # Render every cell (JupyterLab 4 otherwise renders only the cells in view), so every output can be checked.
-    settings = work / "settings" / "@jupyterlab" / "notebook-extension"
-    settings.mkdir(parents=True)
-    (settings / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')
+    # Start the notebook's kernel without asking, and no news pop-up over the screenshots.
+    for plugin, body in (
+        ("notebook-extension/tracker", '{"windowingMode": "none"}'),
+        ("apputils-extension/sessionDialogs", '{"autoStartDefaultKernel": true}'),
+        ("apputils-extension/notification", '{"fetchNews": "false", "checkForUpdates": false}'),
+    ):
+        folder, plugin_name = plugin.split("/")
+        path = work / "settings" / "@jupyterlab" / folder / f"{plugin_name}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(body)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -127,7 +134,26 @@ def browser(lab):
         b.close()
 
 
+def _answer_kernel_dialog(page) -> None:
+    """If JupyterLab asks which kernel to start (it can, while kernel specs are still loading), take the default."""
+    dialog = page.locator(".jp-Dialog")
+    try:
+        dialog.wait_for(state="visible", timeout=3000)
+    except Exception:
+        return
+    if "Select Kernel" in dialog.inner_text():
+        dialog.get_by_role("button", name="Select", exact=True).click()
+
+
 def _run_all_cells(page, name: str) -> None:
+    # Clear the stored outputs first, so that the execution counts seen afterwards come from this run.
+    page.get_by_role("menuitem", name="Edit", exact=True).click()
+    page.get_by_role("menuitem", name="Clear Outputs of All Cells", exact=True).click()
+    page.wait_for_function(
+        "() => ![...document.querySelectorAll('.jp-Notebook .jp-InputArea-prompt')]"
+        ".some(p => /\\d/.test(p.textContent))",
+        timeout=10_000,
+    )
     page.get_by_role("menuitem", name="Run", exact=True).click()
     page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
     # Done when no cell shows the busy prompt [*] and the last code cell has an execution count.
@@ -148,7 +174,10 @@ def _widget_state(cell):
     """(PNG source of the figure below the slider, its printed text)."""
     img = cell.locator(".widget-output img").first
     img.wait_for(state="visible", timeout=30_000)
-    img.evaluate("i => i.decode()")  # painted, so that a screenshot shows it
+    img.evaluate("i => i.decode()")
+    # Let the output area finish its layout after the new image arrived, so that a screenshot shows it.
+    cell.page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    cell.page.wait_for_timeout(500)
     text = cell.locator(".widget-output .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stdout']")
     return img.get_attribute("src"), " ".join(text.all_inner_texts())
 
@@ -158,21 +187,39 @@ def test_widget_renders_and_answers_a_slider_move(lab, browser, name, which, pri
     shots = lab["work"] / "screenshots"
     shots.mkdir(exist_ok=True)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    errors = []
+    errors, console = [], []
     page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: console.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
     start = time.time()
     page.goto(f"{lab['url']}/lab/tree/{name}?token={lab['token']}&reset", timeout=60_000)
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    _answer_kernel_dialog(page)
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
     _run_all_cells(page, name)
 
+    # A widget output first shows its plain-text form until the widget manager renders the view: give it time,
+    # then a slider still shown as text is a failure.
+    try:
+        page.wait_for_function(
+            r"""() => {
+                const outputs = [...document.querySelectorAll('.jp-Notebook .jp-OutputArea-output')];
+                return document.querySelectorAll('.jp-Notebook .widget-hslider').length > 0 &&
+                       !/(Slider|VBox)\(/.test(outputs.map(o => o.innerText).join(' '));
+            }""",
+            timeout=30_000,
+            polling=500,
+        )
+    except Exception:  # reported by the assertions below, with the offending text
+        pass
     outputs = page.locator(".jp-Notebook .jp-OutputArea-output")
     texts = " ".join(outputs.all_inner_texts())
     assert "Traceback" not in texts, f"{name}: a cell shows an error"
     stderr = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
     assert stderr.count() == 0, f"{name}: stderr output: {stderr.first.inner_text()[:500]}"
     for widget_text in ("SelectionSlider(", "IntSlider(", "FloatSlider(", "VBox(", "FloatLogSlider("):
-        assert widget_text not in texts, f"{name}: a widget rendered as text ({widget_text}...)"
+        if widget_text in texts:
+            page.screenshot(path=str(shots / f"{Path(name).stem}_failure.png"), full_page=True)
+            pytest.fail(f"{name}: a widget rendered as text ({widget_text}...); browser console: {console[-10:]}")
 
     sliders = page.locator(".jp-Notebook .widget-hslider")
     assert sliders.count() > which, f"{name}: found {sliders.count()} rendered sliders"
@@ -204,6 +251,26 @@ def test_widget_renders_and_answers_a_slider_move(lab, browser, name, which, pri
     cell.screenshot(path=str(after_png))
     print(f"\n{name}: screenshots {before_png} and {after_png}; {time.time() - start:.0f} s")
     assert after_src != before_src, "the figure did not change after the slider moved"
+    # A changed but blank figure is a failure too (the bug this test once caught): compare how much is drawn.
+    inked = page.evaluate(
+        """async (sources) => Promise.all(sources.map(async (src) => {
+            const img = new Image();
+            img.src = src;
+            await img.decode();
+            const canvas = document.createElement('canvas');
+            canvas.width = img.naturalWidth;
+            canvas.height = img.naturalHeight;
+            const ctx = canvas.getContext('2d');
+            ctx.drawImage(img, 0, 0);
+            const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+            let dark = 0;
+            for (let i = 0; i < data.length; i += 4) if (data[i] + data[i + 1] + data[i + 2] < 720) dark++;
+            return dark / (canvas.width * canvas.height);
+        }))""",
+        [before_src, after_src],
+    )
+    print(f"{name}: share of drawn pixels before {inked[0]:.3f}, after {inked[1]:.3f}")
+    assert inked[1] > 0.5 * inked[0], f"the figure after the move is nearly blank ({inked[1]:.3f} vs {inked[0]:.3f})"
     if prints:
         assert before_text and after_text and after_text != before_text, (
             f"the printed number did not update: {before_text!r} -> {after_text!r}"
