@@ -360,15 +360,9 @@ sl.plotting.plot_digits(ax2, samples_plain[:40], title=f"plain NCSN samples ({PL
 plt.show()
 
 
-def nearest_distances(images):
-    s = np.clip(np.asarray(images, dtype=np.float64), 0, 1)
-    d2 = np.sum(s**2, 1)[:, None] + np.sum(evaluator.X_train**2, 1)[None] - 2 * s @ evaluator.X_train.T
-    return np.sqrt(np.maximum(d2.min(axis=1), 0))
-
-
 fig, ax = plt.subplots(figsize=(6, 3))
-ax.hist(nearest_distances(evaluator.X_heldout), bins=40, range=(0, 3), alpha=0.5, density=True, label="held-out real")
-ax.hist(nearest_distances(samples_ncsn), bins=40, range=(0, 3), alpha=0.5, density=True, label="NCSN samples")
+for images, label in ((evaluator.X_heldout, "held-out real"), (samples_ncsn, "NCSN samples")):
+    ax.hist(evaluator.nearest_distances(images), bins=40, range=(0, 3), alpha=0.5, density=True, label=label)
 ax.set(xlabel="distance to the nearest training digit", ylabel="density", title="new digits, not copies")
 ax.legend(fontsize=8)
 plt.tight_layout()

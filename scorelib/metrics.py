@@ -155,9 +155,15 @@ class DigitsEvaluator:
         check_points(samples, "samples", 64)
         s = np.clip(np.asarray(samples, dtype=np.float64), 0.0, 1.0)
         proba = self.classifier.predict_proba(s)
-        d2 = np.sum(s**2, 1)[:, None] + np.sum(self.X_train**2, 1)[None] - 2 * s @ self.X_train.T
         return {
             "confident_fraction": float(np.mean(proba.max(axis=1) >= self.confidence)),
             "n_classes": int(np.unique(proba.argmax(axis=1)).size),
-            "nn_distance": float(np.median(np.sqrt(np.maximum(d2.min(axis=1), 0.0)))),
+            "nn_distance": float(np.median(self.nearest_distances(s))),
         }
+
+    def nearest_distances(self, samples) -> np.ndarray:
+        """Euclidean distance from each of ``(n, 64)`` samples (clipped to [0, 1]) to its nearest training digit."""
+        check_points(samples, "samples", 64)
+        s = np.clip(np.asarray(samples, dtype=np.float64), 0.0, 1.0)
+        d2 = np.sum(s**2, 1)[:, None] + np.sum(self.X_train**2, 1)[None] - 2 * s @ self.X_train.T
+        return np.sqrt(np.maximum(d2.min(axis=1), 0.0))

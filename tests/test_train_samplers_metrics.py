@@ -245,6 +245,16 @@ def test_energy_distance_properties():
     assert sl.metrics.energy_distance(np.zeros((3, 1)), np.ones((4, 1))) == pytest.approx(2.0)
 
 
+def test_digits_evaluator_nearest_distances():
+    X, y = sl.data.load_digits_01()
+    ev = sl.metrics.DigitsEvaluator(X, y)
+    d = ev.nearest_distances(ev.X_train[:5])
+    np.testing.assert_allclose(d, 0.0, atol=1e-6)  # a training digit is its own nearest neighbour
+    shifted = np.clip(ev.X_train[:1] + 0.1, 0, 1)
+    expected = np.min(np.linalg.norm(ev.X_train - shifted, axis=1))
+    np.testing.assert_allclose(ev.nearest_distances(shifted), [expected], rtol=1e-6)
+
+
 def test_digits_evaluator_on_real_digits():
     X, y = sl.data.load_digits_01()
     ev = sl.metrics.DigitsEvaluator(X, y)
