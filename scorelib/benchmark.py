@@ -6,7 +6,7 @@ score matching replaces the trace by one random projection (one product) and
 denoising score matching needs no derivative of the network at all. This module
 times one Adam training step of each, compiled as a ``lax.scan`` over steps the
 way :func:`scorelib.train.fit` runs, so the numbers are the steady-state cost a
-training run pays. Notebook 03 and ``benchmarks/cost_vs_dim.py`` call it.
+training run pays. Notebook 03 and ``benchmarks/run.py`` call it.
 """
 
 from __future__ import annotations

@@ -145,7 +145,7 @@ def _answer_kernel_dialog(page) -> None:
         dialog.get_by_role("button", name="Select", exact=True).click()
 
 
-def _run_all_cells(page, name: str) -> None:
+def _run_all_cells(page) -> None:
     # Clear the stored outputs first, so that the execution counts seen afterwards come from this run.
     page.get_by_role("menuitem", name="Edit", exact=True).click()
     page.get_by_role("menuitem", name="Clear Outputs of All Cells", exact=True).click()
@@ -195,7 +195,7 @@ def test_widget_renders_and_answers_a_slider_move(lab, browser, name, which, pri
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
     _answer_kernel_dialog(page)
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
-    _run_all_cells(page, name)
+    _run_all_cells(page)
 
     # A widget output first shows its plain-text form until the widget manager renders the view: give it time,
     # then a slider still shown as text is a failure.
