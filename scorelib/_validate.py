@@ -13,10 +13,23 @@ from collections.abc import Sequence
 import jax
 import numpy as np
 
+_TRACER_ERRORS = (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError)
+
 
 def is_traced(x) -> bool:
-    """True when ``x`` is an abstract value inside a JAX transformation."""
-    return isinstance(x, jax.core.Tracer)
+    """True when ``x`` is an abstract value inside a JAX transformation (``jit``, ``vmap``, ``grad``).
+
+    Uses only JAX's public error types: converting a tracer to NumPy raises one of
+    them, a concrete array converts (on the CPU without a copy). ``jax.core`` is an
+    internal module whose names have moved between releases, so it is not used.
+    """
+    if not isinstance(x, jax.Array):
+        return False
+    try:
+        np.asarray(x)
+    except _TRACER_ERRORS:
+        return True
+    return False
 
 
 def check_points(x, name: str = "x", dim: int | None = None):
@@ -88,3 +101,31 @@ def check_callable(fn, name: str) -> None:
 def check_sizes(sizes: Sequence[int]) -> None:
     if len(sizes) < 2 or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1 for s in sizes):
         raise ValueError(f"sizes must list at least two positive integers (input, ..., output); got {list(sizes)}")
+
+
+def check_nonnegative(value, name: str) -> None:
+    """Check that a concrete scalar is ``>= 0`` (traced values pass through)."""
+    if is_traced(value):
+        return
+    v = np.asarray(value)
+    if v.ndim != 0 or not np.isfinite(v) or v < 0:
+        raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
+
+
+def broadcast_levels(sigma, x):
+    """Noise levels for a batch: a scalar or ``(n,)`` ``sigma`` as an ``(n,)`` array of ``x``'s dtype.
+
+    The one place where noise-conditional code (networks, perturbed scores,
+    samplers) turns "one level for all points" into "one level per point".
+    Concrete values are checked (shape, positivity); traced ones pass through.
+    """
+    import jax.numpy as jnp
+
+    n = np.shape(x)[0]
+    if not is_traced(sigma):
+        s = np.asarray(sigma)
+        if s.ndim > 1 or (s.ndim == 1 and s.shape[0] != n):
+            raise ValueError(f"sigma must be a scalar or one level per point, shape ({n},); got shape {s.shape}")
+        if not np.all(np.isfinite(s)) or np.any(s <= 0):
+            raise ValueError(f"sigma must be positive and finite; got {sigma}")
+    return jnp.broadcast_to(jnp.asarray(sigma, x.dtype), (n,))

@@ -4,8 +4,8 @@ Exact ISM needs the trace of the ``d x d`` Jacobian of the score, i.e. ``d``
 forward-mode products per batch, so its cost grows linearly with ``d``; sliced
 score matching replaces the trace by one random projection (one product) and
 denoising score matching needs no derivative of the network at all. This module
-times one Adam training step of each, compiled as a ``lax.scan`` over steps the
-way :func:`scorelib.train.fit` runs, so the numbers are the steady-state cost a
+times one Adam training step of each (:func:`scorelib.train.train_step`, the
+step ``fit`` runs), compiled as a ``lax.scan`` over steps as ``fit`` does, so the numbers are the steady-state cost a
 training run pays. Notebook 03 and ``benchmarks/run.py`` call it.
 """
 
@@ -18,7 +18,7 @@ import jax
 import numpy as np
 import optax
 
-from scorelib import losses, nets
+from scorelib import losses, nets, train
 from scorelib._validate import check_positive_int
 
 __all__ = ["LOSSES", "step_cost_vs_dim"]
@@ -38,16 +38,13 @@ def _timed_steps(loss_name: str, dim: int, width: int, batch_size: int, n_steps:
     x = jax.random.normal(key_x, (batch_size, dim))
     optimizer = optax.adam(1e-3)
 
-    def objective(p, k):
-        return loss(lambda y: nets.mlp_apply(p, y), x, k)
+    one_step = train.train_step(lambda p, batch, k: loss(lambda y: nets.mlp_apply(p, y), batch, k), optimizer)
 
     @jax.jit
     def run(params, opt_state, key):
         def step(carry, k):
-            p, s = carry
-            value, grads = jax.value_and_grad(objective)(p, k)
-            updates, s = optimizer.update(grads, s, p)
-            return (optax.apply_updates(p, updates), s), value
+            p, s, value = one_step(*carry, x, k)
+            return (p, s), value
 
         (params, opt_state), values = jax.lax.scan(step, (params, opt_state), jax.random.split(key, n_steps))
         return params, values

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import logsumexp
 
-from scorelib._validate import check_finite, check_points, check_positive, check_positive_int
+from scorelib._validate import broadcast_levels, check_finite, check_points, check_positive, check_positive_int
 
 __all__ = ["GaussianMixture", "kde", "Ring", "swiss_roll", "load_digits_01"]
 
@@ -125,15 +125,7 @@ class GaussianMixture:
         """
         check_points(x, "x", self.dim)
         x = jnp.asarray(x)
-        if not isinstance(sigma, jax.core.Tracer):
-            sig = np.asarray(sigma)
-            if sig.ndim > 1 or (sig.ndim == 1 and sig.shape[0] != x.shape[0]):
-                raise ValueError(
-                    f"sigma must be a scalar or one level per point, shape ({x.shape[0]},); got shape {sig.shape}"
-                )
-            if not np.all(sig > 0):
-                raise ValueError(f"sigma must be > 0; got {sigma}")
-        sigma = jnp.broadcast_to(jnp.asarray(sigma, x.dtype), (x.shape[0],))
+        sigma = broadcast_levels(sigma, x)
         covs = self.covs[None] + (sigma**2)[:, None, None, None] * jnp.eye(self.dim, dtype=x.dtype)  # (n, k, d, d)
         diff = x[:, None, :] - self.means[None]  # (n, k, d)
         solved = jnp.linalg.solve(covs, diff[..., None])[..., 0]  # cov^{-1} (x - mean)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
+from scipy.spatial.distance import cdist
 
 from scorelib._validate import check_callable, check_points
 
@@ -76,34 +77,16 @@ def mode_shares(x, centers) -> np.ndarray:
     check_points(x, "x")
     centers = np.asarray(centers)
     check_points(centers, "centers", np.shape(x)[1])
-    d2 = np.sum((np.asarray(x)[:, None, :] - centers[None]) ** 2, axis=2)
-    return np.bincount(np.argmin(d2, axis=1), minlength=len(centers)) / len(d2)
-
-
-def _mean_pairwise_distance(a, b, block: int = 256) -> jax.Array:
-    """Mean Euclidean distance over all pairs, in row blocks of ``a`` to bound memory."""
-    n = a.shape[0]
-    pad = (-n) % block
-    a_blocks = jnp.pad(a, ((0, pad), (0, 0))).reshape(-1, block, a.shape[1])
-    mask = (jnp.arange(n + pad) < n).reshape(-1, block)
-    return _pairwise_sum(a_blocks, mask, b) / (n * b.shape[0])
-
-
-@jax.jit
-def _pairwise_sum(a_blocks, mask, b):
-    def row_block(args):
-        block, m = args
-        dist = jnp.sqrt(jnp.sum((block[:, None, :] - b[None]) ** 2, axis=2))
-        return jnp.sum(dist * m[:, None])
-
-    return jax.lax.map(row_block, (a_blocks, mask)).sum()
+    nearest = cdist(np.asarray(x), centers).argmin(axis=1)
+    return np.bincount(nearest, minlength=len(centers)) / len(nearest)
 
 
 def energy_distance(x, y) -> float:
     """The energy distance ``2 E|X - Y| - E|X - X'| - E|Y - Y'|`` between two samples.
 
     It is zero only when the distributions agree, needs no bandwidth, and is
-    cheap for a few thousand points (all pairs are used, V-statistic form).
+    cheap for a few thousand points (all pairs are used, V-statistic form;
+    distances by ``scipy.spatial.distance.cdist`` in float64).
 
     Args:
       x: ``(n, d)`` samples.
@@ -111,8 +94,8 @@ def energy_distance(x, y) -> float:
     """
     check_points(x, "x")
     check_points(y, "y", np.shape(x)[1])
-    x, y = jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32)
-    return float(2 * _mean_pairwise_distance(x, y) - _mean_pairwise_distance(x, x) - _mean_pairwise_distance(y, y))
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    return float(2 * cdist(x, y).mean() - cdist(x, x).mean() - cdist(y, y).mean())
 
 
 class DigitsEvaluator:
@@ -165,5 +148,4 @@ class DigitsEvaluator:
         """Euclidean distance from each of ``(n, 64)`` samples (clipped to [0, 1]) to its nearest training digit."""
         check_points(samples, "samples", 64)
         s = np.clip(np.asarray(samples, dtype=np.float64), 0.0, 1.0)
-        d2 = np.sum(s**2, 1)[:, None] + np.sum(self.X_train**2, 1)[None] - 2 * s @ self.X_train.T
-        return np.sqrt(np.maximum(d2.min(axis=1), 0.0))
+        return cdist(s, self.X_train).min(axis=1)

@@ -1,16 +1,29 @@
-"""Figure helpers shared by the notebooks (matplotlib)."""
+"""Figure helpers shared by the notebooks (matplotlib), and the course's one figure style.
+
+Every notebook calls :func:`use_course_style` once in its first cell. It sets
+the sizes and fonts, and makes figures display as PNGs drawn at twice their
+on-screen resolution (sharp on high-resolution screens), through the same
+function the widgets use, so a widget's redraw looks exactly like the static
+figure.
+"""
 
 from __future__ import annotations
 
+import io
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib import animation
 
 __all__ = [
+    "COURSE_STYLE",
+    "PIXEL_RATIO",
+    "use_course_style",
+    "figure_png",
     "grid_2d",
     "log1p_scale",
     "plot_score_field",
@@ -20,6 +33,65 @@ __all__ = [
     "plot_score_pdf_1d",
     "animation_gif",
 ]
+
+
+# One inch is 72 CSS pixels on screen, so a 9-inch figure is 648 px wide (it fits JupyterLab's
+# output area) and a 10-point font is 10 px high. Constrained layout keeps labels and titles
+# inside the figure, so nothing is clipped when a widget draws it without a tight bounding box.
+COURSE_STYLE = {
+    "figure.dpi": 72,
+    "figure.figsize": (9.0, 3.4),
+    "figure.constrained_layout.use": True,
+    "font.size": 10,
+    "axes.titlesize": 11,
+    "axes.labelsize": 10,
+    "legend.fontsize": 9,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "image.interpolation": "nearest",
+}
+PIXEL_RATIO = 2  # PNG pixels per screen pixel: sharp on high-resolution screens
+
+
+def figure_png(fig) -> tuple[bytes, dict[str, int]]:
+    """The figure as PNG bytes drawn at ``PIXEL_RATIO`` times its screen size, and its display size.
+
+    Returns ``(png, {"width": w, "height": h})`` in screen pixels, the form
+    IPython's display formatters take. The pixels come from one ordinary
+    ``canvas.draw()``: inside a widget callback (a comm message, not a cell),
+    ``savefig`` and the inline backend's formatter drew some figures blank
+    (seen with notebook 04's bandwidth slider, found by tests/test_browser.py).
+    """
+    from PIL import Image as PILImage
+
+    dpi = fig.get_dpi()
+    fig.set_dpi(dpi * PIXEL_RATIO)
+    try:
+        fig.canvas.draw()
+        rgb = np.asarray(fig.canvas.buffer_rgba())[..., :3]
+    finally:
+        fig.set_dpi(dpi)
+    buffer = io.BytesIO()
+    PILImage.fromarray(rgb).save(buffer, format="png", optimize=True)
+    height, width = rgb.shape[:2]
+    return buffer.getvalue(), {"width": width // PIXEL_RATIO, "height": height // PIXEL_RATIO}
+
+
+def use_course_style() -> None:
+    """Apply the course's figure style; in IPython, also display figures through :func:`figure_png`."""
+    mpl.rcParams.update(COURSE_STYLE)
+    try:
+        from IPython import get_ipython
+    except ImportError:  # plain Python: the rcParams are all there is to set
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    from matplotlib.figure import Figure
+
+    shell.display_formatter.formatters["image/png"].for_type(Figure, figure_png)
 
 
 def grid_2d(xlim: tuple[float, float], ylim: tuple[float, float], n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -151,7 +223,7 @@ def plot_score_pdf_1d(axes, grid, true_score, true_pdf, learned: dict[str, tuple
     return axes
 
 
-def animation_gif(fig, update: Callable[[int], None], n_frames: int, *, fps: int = 5, dpi: int = 60) -> bytes:
+def animation_gif(fig, update: Callable[[int], None], n_frames: int, *, fps: int = 5, dpi: int = 72) -> bytes:
     """Render ``update(i)`` for ``i < n_frames`` into GIF bytes (closes ``fig``).
 
     Display the result with ``IPython.display.Image(data, format="gif")``.

@@ -9,19 +9,37 @@ arguments, so changing them does not recompile.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 
 import jax
 import jax.numpy as jnp
 
-from scorelib._validate import check_callable, check_points, check_positive, check_positive_int, check_sigmas
+from scorelib._validate import (
+    check_callable,
+    check_nonnegative,
+    check_points,
+    check_positive,
+    check_positive_int,
+    check_sigmas,
+    is_traced,
+)
 
-__all__ = ["langevin", "annealed_langevin"]
+__all__ = ["SamplerResult", "langevin", "annealed_langevin", "decaying_langevin"]
 
 
-def _check_temperature(temperature) -> None:
-    if not isinstance(temperature, jax.core.Tracer) and not (temperature >= 0):
-        raise ValueError(f"temperature must be >= 0 (0 gives plain gradient ascent); got {temperature}")
+@dataclass(frozen=True)
+class SamplerResult:
+    """What every sampler returns.
+
+    Attributes:
+      samples: ``(n, d)`` final states.
+      trajectory: ``(n_steps + 1, n, d)`` states starting with ``x0`` when the
+        sampler was asked for it (``return_trajectory=True``), else ``None``.
+    """
+
+    samples: jax.Array
+    trajectory: jax.Array | None = None
 
 
 def langevin(
@@ -51,16 +69,14 @@ def langevin(
       return_trajectory: also return every state.
 
     Returns:
-      The final points ``(n, d)``; with ``return_trajectory`` a pair
-      ``(x, trajectory)`` where ``trajectory`` is ``(n_steps + 1, n, d)``
-      starting with ``x0``.
+      A :class:`SamplerResult`; its ``trajectory`` is ``(n_steps + 1, n, d)``.
     """
     check_callable(score_fn, "score_fn")
     check_points(x0, "x0")
     check_positive(step_size, "step_size")
     check_positive_int(n_steps, "n_steps")
-    _check_temperature(temperature)
-    return _langevin(score_fn, jnp.asarray(x0), key, step_size, temperature, n_steps, return_trajectory)
+    check_nonnegative(temperature, "temperature (0 gives plain gradient ascent)")
+    return SamplerResult(*_langevin(score_fn, jnp.asarray(x0), key, step_size, temperature, n_steps, return_trajectory))
 
 
 @partial(jax.jit, static_argnames=("score_fn", "n_steps", "return_trajectory"))
@@ -72,9 +88,7 @@ def _langevin(score_fn, x0, key, step_size, temperature, n_steps, return_traject
         return x, x if return_trajectory else None
 
     x, states = jax.lax.scan(step, x0, jax.random.split(key, n_steps))
-    if return_trajectory:
-        return x, jnp.concatenate([x0[None], states])
-    return x
+    return x, (jnp.concatenate([x0[None], states]) if return_trajectory else None)
 
 
 def annealed_langevin(
@@ -107,8 +121,7 @@ def annealed_langevin(
       return_trajectory: also return every state.
 
     Returns:
-      The final points ``(n, d)``; with ``return_trajectory`` a pair
-      ``(x, trajectory)`` with ``trajectory`` of shape ``(L * n_steps_each + 1, n, d)``
+      A :class:`SamplerResult`; its ``trajectory`` is ``(L * n_steps_each + 1, n, d)``
       (before the denoising step).
     """
     check_callable(score_fn, "score_fn")
@@ -116,31 +129,80 @@ def annealed_langevin(
     sigmas = jnp.asarray(check_sigmas(sigmas), jnp.float32)
     check_positive(eps, "eps")
     check_positive_int(n_steps_each, "n_steps_each")
-    return _annealed(score_fn, jnp.asarray(x0), key, sigmas, eps, n_steps_each, denoise, return_trajectory)
+    return SamplerResult(
+        *_annealed(score_fn, jnp.asarray(x0), key, sigmas, eps, n_steps_each, denoise, return_trajectory)
+    )
 
 
 @partial(jax.jit, static_argnames=("score_fn", "n_steps_each", "denoise", "return_trajectory"))
 def _annealed(score_fn, x0, key, sigmas, eps, n_steps_each, denoise, return_trajectory):
-    n = x0.shape[0]
     step_sizes = eps * sigmas**2 / sigmas[-1] ** 2
 
     # Noise for step j of level i comes from fold_in(fold_in(key, i), j), so a loop written
     # with traced level and step counts can reproduce these chains exactly.
     def level(x, inputs):
         sigma, a, i = inputs
-        sigma_vec = jnp.full((n,), sigma, x.dtype)
         level_key = jax.random.fold_in(key, i)
 
         def step(x, j):
             z = jax.random.normal(jax.random.fold_in(level_key, j), x.shape, x.dtype)
-            x = x + a * score_fn(x, sigma_vec) + jnp.sqrt(2.0 * a) * z
+            x = x + a * score_fn(x, sigma) + jnp.sqrt(2.0 * a) * z
             return x, x if return_trajectory else None
 
         return jax.lax.scan(step, x, jnp.arange(n_steps_each))
 
     x, states = jax.lax.scan(level, x0, (sigmas, step_sizes, jnp.arange(sigmas.shape[0])))
     if denoise:
-        x = x + sigmas[-1] ** 2 * score_fn(x, jnp.full((n,), sigmas[-1], x.dtype))
-    if return_trajectory:
-        return x, jnp.concatenate([x0[None], states.reshape(-1, *x0.shape)])
+        x = x + sigmas[-1] ** 2 * score_fn(x, sigmas[-1])
+    return x, (jnp.concatenate([x0[None], states.reshape(-1, *x0.shape)]) if return_trajectory else None)
+
+
+def decaying_langevin(
+    score_fn: Callable[[jax.Array], jax.Array],
+    x0: jax.Array,
+    key: jax.Array,
+    *,
+    eps: float,
+    decay: float,
+    n_steps: int,
+    temperature: float = 1.0,
+) -> SamplerResult:
+    """The sampler of the JAX score-matching notebook the course grew from, for comparison.
+
+    ``x <- x + (eps_t / 2) s(x) + sqrt(eps_t) T z`` with ``eps_t = eps * decay^t``:
+    the step and the noise shrink together, so the chains freeze after a few
+    steps wherever they are. Two conventions differ from :func:`langevin`: the
+    step is ``eps / 2`` (so ``eps`` here is ``2 a`` there), and ``T`` multiplies
+    the noise's standard deviation, so it is the square root of the usual
+    temperature.
+
+    Args:
+      score_fn: ``(n, d) -> (n, d)``.
+      x0: ``(n, d)`` starting points.
+      key: a ``jax.random`` key (step ``t`` uses ``split(key, n_steps)[t]``).
+      eps: first step ``> 0``.
+      decay: factor applied to the step after each update, in ``(0, 1]``.
+      n_steps: number of updates.
+      temperature: ``T >= 0``, multiplies the noise's standard deviation.
+    """
+    check_callable(score_fn, "score_fn")
+    check_points(x0, "x0")
+    check_positive(eps, "eps")
+    check_positive(decay, "decay")
+    if not is_traced(decay) and decay > 1:
+        raise ValueError(f"decay must be in (0, 1] (the step shrinks); got {decay}")
+    check_positive_int(n_steps, "n_steps")
+    check_nonnegative(temperature, "temperature")
+    return SamplerResult(_decaying(score_fn, jnp.asarray(x0), key, eps, decay, temperature, n_steps))
+
+
+@partial(jax.jit, static_argnames=("score_fn", "n_steps"))
+def _decaying(score_fn, x0, key, eps, decay, temperature, n_steps):
+    def step(x, inputs):
+        k, eps_t = inputs
+        z = jax.random.normal(k, x.shape, x.dtype)
+        return x + eps_t / 2 * score_fn(x) + jnp.sqrt(eps_t) * temperature * z, None
+
+    eps_steps = eps * decay ** jnp.arange(n_steps, dtype=x0.dtype)
+    x, _ = jax.lax.scan(step, x0, (jax.random.split(key, n_steps), eps_steps))
     return x

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import jax
 import jax.numpy as jnp
@@ -20,11 +21,42 @@ from tqdm.std import tqdm
 
 from scorelib._validate import check_callable, check_points, check_positive_int
 
-__all__ = ["fit", "TrainingDiverged"]
+__all__ = ["fit", "FitResult", "TrainingDiverged", "train_step"]
 
 
 class TrainingDiverged(FloatingPointError):
     """Raised when the training loss becomes NaN or infinite."""
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """What :func:`fit` returns.
+
+    Attributes:
+      params: the trained parameters.
+      losses: ``(steps,)`` NumPy array, the training loss at every step.
+      snapshots: ``[(step, params), ...]`` every ``snapshot_every`` steps starting
+        with step 0, or an empty list when no snapshots were asked for.
+    """
+
+    params: object
+    losses: np.ndarray
+    snapshots: list = field(default_factory=list)
+
+
+def train_step(loss_fn: Callable, optimizer: optax.GradientTransformation) -> Callable:
+    """One optimisation step, ``(params, opt_state, batch, key) -> (params, opt_state, loss)``.
+
+    The step :func:`fit` compiles inside its loop; ``scorelib.benchmark`` times
+    the same function, so the measured cost is the cost a training run pays.
+    """
+
+    def step(params, opt_state, batch, key):
+        loss, grads = jax.value_and_grad(loss_fn)(params, batch, key)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    return step
 
 
 def _batch_sampler(data, batch_size: int) -> tuple[Callable, tuple]:
@@ -52,7 +84,7 @@ def fit(
     chunk_size: int = 500,
     progress: bool | None = None,
     snapshot_every: int | None = None,
-):
+) -> FitResult:
     """Minimise ``loss_fn`` with ``optimizer`` for ``steps`` steps.
 
     Each step draws a fresh minibatch and a fresh loss key: with a data array,
@@ -74,9 +106,8 @@ def fit(
         steps (it must divide ``steps``), for animations of training.
 
     Returns:
-      ``(params, losses)`` with ``losses`` a NumPy array of length ``steps``;
-      with ``snapshot_every``, ``(params, losses, snapshots)`` where
-      ``snapshots`` is a list of ``(step, params)`` starting with step 0.
+      A :class:`FitResult` with ``params``, ``losses`` (one per step) and
+      ``snapshots`` (empty unless ``snapshot_every`` is given).
 
     Raises:
       TrainingDiverged: the loss became non-finite; the message names the step.
@@ -99,15 +130,14 @@ def fit(
     chunk = math.ceil(steps / n_chunks)
     needs_mask = n_chunks * chunk != steps
 
+    one_step = train_step(loss_fn, optimizer)
+
     @jax.jit
     def run_chunk(params, opt_state, key, start, *data_args):
         def step(carry, i):
             params, opt_state = carry
             key_batch, key_loss = jax.random.split(jax.random.fold_in(key, start + i))
-            batch = draw(key_batch, *data_args)
-            loss, grads = jax.value_and_grad(loss_fn)(params, batch, key_loss)
-            updates, new_opt_state = optimizer.update(grads, opt_state, params)
-            new_params = optax.apply_updates(params, updates)
+            new_params, new_opt_state, loss = one_step(params, opt_state, draw(key_batch, *data_args), key_loss)
             carry = (new_params, new_opt_state)
             if needs_mask:  # only when the last chunk runs past `steps`
                 active = start + i < steps
@@ -119,7 +149,7 @@ def fit(
 
     opt_state = jax.jit(optimizer.init)(params)  # one compile instead of one per parameter shape
     losses = np.empty(n_chunks * chunk, dtype=np.float32)
-    snapshots = [(0, params)] if snapshot_every else None
+    snapshots = [(0, params)] if snapshot_every else []
     bar = tqdm(
         total=steps,
         unit="step",
@@ -144,12 +174,9 @@ def fit(
                 )
             params, opt_state = new_params, new_opt_state
             losses[start : start + chunk] = chunk_losses
-            if snapshots is not None:
+            if snapshot_every:
                 snapshots.append((min(start + chunk, steps), params))
             bar.update(min(chunk, steps - start))
     finally:
         bar.close()
-    losses = losses[:steps]
-    if snapshots is not None:
-        return params, losses, snapshots
-    return params, losses
+    return FitResult(params=params, losses=losses[:steps], snapshots=snapshots)

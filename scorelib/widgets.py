@@ -8,14 +8,13 @@ in a cache or a precomputation, so a move answers in well under a second.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
-import numpy as np
 from IPython.display import Image, display
-from PIL import Image as PILImage
+
+from scorelib.plotting import figure_png
 
 __all__ = ["interactive_figure"]
 
@@ -42,24 +41,9 @@ def interactive_figure(draw: Callable[..., None], **controls: widgets.ValueWidge
         draw(**values)
         for number in plt.get_fignums():
             fig = plt.figure(number)
-            display(Image(data=_figure_png(fig), format="png"))
+            png, size = figure_png(fig)
+            display(Image(data=png, format="png", **size))
             plt.close(fig)
 
     out = widgets.interactive_output(show, controls)
     return widgets.VBox([widgets.HBox(list(controls.values())), out])
-
-
-def _figure_png(fig) -> bytes:
-    """The figure as PNG bytes, from the pixels of one ordinary draw.
-
-    Inside a widget callback (a comm message, not a cell), ``savefig`` and the
-    inline backend's PNG formatter produced blank images for some figures
-    (seen with notebook 04's bandwidth slider, found by tests/test_browser.py),
-    while a plain ``canvas.draw()`` renders them correctly; so the PNG is
-    encoded from the drawn canvas.
-    """
-    fig.canvas.draw()
-    rgb = np.asarray(fig.canvas.buffer_rgba())[..., :3]
-    buffer = io.BytesIO()
-    PILImage.fromarray(rgb).save(buffer, format="png", optimize=True)
-    return buffer.getvalue()
