@@ -16,7 +16,22 @@ from IPython.display import Image, display
 
 from scorelib.plotting import figure_png
 
-__all__ = ["interactive_figure"]
+__all__ = ["interactive_figure", "InteractiveFigure"]
+
+
+class InteractiveFigure(widgets.VBox):
+    """The sliders and the figure of :func:`interactive_figure`.
+
+    Its plain-text form is what a notebook shows for the widget until a kernel
+    runs the cell (a freshly opened notebook, GitHub, nbviewer): a sentence for
+    the reader instead of ipywidgets' ``VBox(children=(HBox(...`` repr.
+    """
+
+    def __repr__(self) -> str:
+        names = ", ".join(getattr(c, "description", "") or "slider" for c in self.children[0].children)
+        text = f"[Interactive figure ({names}): run the notebook's cells to move the sliders.]"
+        # ipywidgets cuts the plain-text form at 110 characters
+        return text if len(text) <= 110 else "[Interactive figure: run the notebook's cells to move the sliders.]"
 
 
 def interactive_figure(draw: Callable[..., None], **controls: widgets.ValueWidget) -> widgets.VBox:
@@ -27,7 +42,8 @@ def interactive_figure(draw: Callable[..., None], **controls: widgets.ValueWidge
       **controls: ipywidgets controls, by the keyword ``draw`` expects.
 
     Returns:
-      A ``VBox`` with the controls and the output area; display it as a cell's last value.
+      An :class:`InteractiveFigure` (a ``VBox``) with the controls and the output area;
+      display it as a cell's last value.
     """
     if not controls:
         raise ValueError("interactive_figure needs at least one control, e.g. h=FloatSlider(...)")
@@ -46,4 +62,4 @@ def interactive_figure(draw: Callable[..., None], **controls: widgets.ValueWidge
             plt.close(fig)
 
     out = widgets.interactive_output(show, controls)
-    return widgets.VBox([widgets.HBox(list(controls.values())), out])
+    return InteractiveFigure([widgets.HBox(list(controls.values())), out])

@@ -68,8 +68,8 @@ def lab():
     work = Path(tempfile.mkdtemp(prefix="scorelib-lab-"))
     served = work / "notebooks"
     served.mkdir()
-    for name, _, _ in CASES:  # copies: autosave must never touch the stored notebooks
-        shutil.copy(ROOT / "notebooks" / name, served / name)
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):  # copies: autosave never touches ours
+        shutil.copy(path, served / path.name)
     # Render every cell (JupyterLab 4 otherwise renders only the cells in view), so every output can be checked.
     # Start the notebook's kernel without asking, and no news pop-up over the screenshots.
     for plugin, body in (
@@ -276,4 +276,21 @@ def test_widget_renders_and_answers_a_slider_move(lab, browser, name, which, pri
             f"the printed number did not update: {before_text!r} -> {after_text!r}"
         )
     assert not errors, f"page errors: {errors}"
+    page.close()
+
+
+@pytest.mark.parametrize("name", [p.name for p in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))])
+def test_stored_notebook_opens_clean(lab, browser, name):
+    """A reader who opens a stored notebook, before running anything, sees it unmodified and no widget repr text."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{lab['url']}/lab/tree/{name}?token={lab['token']}&reset", timeout=60_000)
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    _answer_kernel_dialog(page)
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
+    page.wait_for_timeout(2000)  # anything that would mark the document modified on load has happened by now
+    dirty = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.jp-mod-dirty")
+    assert dirty.count() == 0, f"{name} opens marked as modified"
+    texts = " ".join(page.locator(".jp-Notebook .jp-OutputArea-output").all_inner_texts())
+    for widget_text in ("Slider(", "VBox(", "HBox("):
+        assert widget_text not in texts, f"{name}: an unrun widget shows its Python repr ({widget_text}...)"
     page.close()

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import jupytext
 import nbformat
+from jupyter_client.kernelspec import KernelSpecManager
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +33,10 @@ def _seconds(stamp: str) -> float:
 
 def execute(src: Path) -> float:
     nb = jupytext.read(src)
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    # The kernelspec exactly as the installed kernel describes itself: JupyterLab rewrites any other display name
+    # when it opens the notebook, which marks a freshly opened notebook as modified.
+    spec = KernelSpecManager().get_kernel_spec("python3")
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": spec.display_name, "language": spec.language}
     nb.metadata.pop("jupytext", None)
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
     start = time.perf_counter()
