@@ -1,12 +1,16 @@
 """Measure the per-step training cost of the score-matching losses against data dimension.
 
 Exact ISM needs the trace of the ``d x d`` Jacobian of the score, i.e. ``d``
-forward-mode products per batch, so its cost grows linearly with ``d``; sliced
-score matching replaces the trace by one random projection (one product) and
-denoising score matching needs no derivative of the network at all. This module
-times one Adam training step of each (:func:`scorelib.train.train_step`, the
-step ``fit`` runs), compiled as a ``lax.scan`` over steps as ``fit`` does, so the numbers are the steady-state cost a
-training run pays. Notebook 03 and ``benchmarks/run.py`` call it.
+forward-mode products per batch. Each product costs about one forward pass, and
+for an MLP ``d -> width -> width -> d`` a pass costs ``width^2 + 2 d width``
+multiply-adds per point, so the step's cost grows like ``d (width + 2 d)``:
+linearly while ``d << width``, approaching ``d^2`` beyond. Sliced score matching
+replaces the trace by one random projection (one product), and denoising score
+matching needs no derivative of the network at all. This module times one Adam
+training step of each (:func:`scorelib.train.train_step`, the step ``fit`` runs),
+compiled as a ``lax.scan`` over steps as ``fit`` does, so the numbers are the
+steady-state cost a training run pays. Notebook 03 and ``benchmarks/run.py``
+call it.
 """
 
 from __future__ import annotations

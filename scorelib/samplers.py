@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from scorelib._validate import (
+    broadcast_levels,
     check_callable,
     check_nonnegative,
     check_points,
@@ -146,14 +147,14 @@ def _annealed(score_fn, x0, key, sigmas, eps, n_steps_each, denoise, return_traj
 
         def step(x, j):
             z = jax.random.normal(jax.random.fold_in(level_key, j), x.shape, x.dtype)
-            x = x + a * score_fn(x, sigma) + jnp.sqrt(2.0 * a) * z
+            x = x + a * score_fn(x, broadcast_levels(sigma, x)) + jnp.sqrt(2.0 * a) * z
             return x, x if return_trajectory else None
 
         return jax.lax.scan(step, x, jnp.arange(n_steps_each))
 
     x, states = jax.lax.scan(level, x0, (sigmas, step_sizes, jnp.arange(sigmas.shape[0])))
     if denoise:
-        x = x + sigmas[-1] ** 2 * score_fn(x, sigmas[-1])
+        x = x + sigmas[-1] ** 2 * score_fn(x, broadcast_levels(sigmas[-1], x))
     return x, (jnp.concatenate([x0[None], states.reshape(-1, *x0.shape)]) if return_trajectory else None)
 
 

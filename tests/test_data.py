@@ -93,7 +93,7 @@ def test_perturbed_score_matches_perturbed_mixture(dist):
 
 def test_perturbed_score_rejects_bad_sigma():
     x = jnp.zeros((3, 2))
-    with pytest.raises(ValueError, match="sigma must be > 0"):
+    with pytest.raises(ValueError, match="sigma must be positive"):
         MIX_2D.perturbed_score(x, 0.0)
     with pytest.raises(ValueError, match="one level per point"):
         MIX_2D.perturbed_score(x, jnp.ones(4))

@@ -131,15 +131,90 @@ def test_ncsn_closed_form():
     np.testing.assert_allclose(got, expected, rtol=0.01)
 
 
-def test_ncsn_single_level_equals_dsm_weighted():
-    # With one level the NCSN loss is sigma^2 times the DSM loss on the same noise draw.
+def monte_carlo_over_keys(loss, x, n_keys, seed):
+    """Per-point loss values averaged over ``n_keys`` keys, and their standard errors."""
+    keys = jax.random.split(jax.random.key(seed), n_keys)
+    values = np.asarray(jax.jit(jax.vmap(lambda k: loss(x, k)))(keys), np.float64)  # (n_keys, n)
+    return values.mean(0), values.std(0) / np.sqrt(n_keys)
+
+
+def test_ncsn_single_level_matches_the_conditional_closed_form():
+    # With one level, for a fixed point x and z ~ N(0, I):
+    #   sigma s(x + sigma z) + z = sigma (A x + b) + (sigma^2 A + I) z, so
+    #   E_z 0.5 |.|^2 = 0.5 (sigma^2 |A x + b|^2 + |sigma^2 A + I|_F^2),
+    # which is sigma^2 times the DSM expectation 0.5 (|A x + b|^2 + |sigma A + I / sigma|_F^2).
+    # Averaged over many keys, per point, whatever the loss does with its key.
     sigma = 0.7
-    x = gaussian_sample(jax.random.key(17), 1000)
-    key = jax.random.key(18)
-    ncsn = float(sl.losses.ncsn_loss(lambda x, s: linear_score(x), x, key, [sigma]))
-    _, key_z = jax.random.split(key)
-    dsm = float(sl.losses.dsm_loss(linear_score, x, key_z, sigma))
-    np.testing.assert_allclose(ncsn, sigma**2 * dsm, rtol=1e-5)
+    x = gaussian_sample(jax.random.key(17), 40)
+    m = np.asarray(x, np.float64) @ A.T + B
+    expected = 0.5 * (sigma**2 * np.sum(m**2, axis=1) + np.sum((sigma**2 * A + np.eye(D)) ** 2))
+
+    ncsn, ncsn_se = monte_carlo_over_keys(
+        lambda x, k: sl.losses.ncsn_loss(lambda y, s: linear_score(y), x, k, [sigma], reduction="none"), x, 4000, 18
+    )
+    dsm, dsm_se = monte_carlo_over_keys(
+        lambda x, k: sl.losses.dsm_loss(linear_score, x, k, sigma, reduction="none"), x, 4000, 19
+    )
+    assert np.all(np.abs(ncsn - expected) < 5 * ncsn_se)
+    assert np.all(np.abs(sigma**2 * dsm - expected) < 5 * sigma**2 * dsm_se)
+    # The standard errors are small enough for this to be a sharp check (a few percent of the values).
+    assert np.all(ncsn_se < 0.03 * expected)
+
+
+def test_ncsn_loss_receives_one_level_per_point_from_the_list():
+    # Every level is drawn (uniformly), each point's network call gets its own level, and no other value.
+    sigmas = [4.0, 2.0, 1.0, 0.5]
+    seen = []
+
+    def score(x, sigma):
+        assert sigma.shape == (x.shape[0],)
+        seen.append(sigma)
+        return jnp.zeros_like(x)
+
+    x = jnp.zeros((4000, 1))
+    per_point = sl.losses.ncsn_loss(score, x, jax.random.key(30), sigmas, reduction="none")
+    levels = np.asarray(seen[0])
+    assert set(np.unique(levels)) == set(np.float32(sigmas))
+    np.testing.assert_allclose([np.mean(levels == s) for s in sigmas], 0.25, atol=0.03)
+    # With a zero score the per-point loss is 0.5 |z|^2, independent of the level: chi-square mean 0.5 d.
+    assert float(per_point.mean()) == pytest.approx(0.5, abs=0.05)
+
+
+def test_reduction_none_gives_per_point_values_whose_mean_is_the_loss():
+    x = gaussian_sample(jax.random.key(22), 16)
+    key = jax.random.key(23)
+    calls = {
+        "ism": lambda r: sl.losses.ism_loss(linear_score, x, reg=0.2, reduction=r),
+        "ssm": lambda r: sl.losses.ssm_loss(linear_score, x, key, n_projections=3, reduction=r),
+        "dsm": lambda r: sl.losses.dsm_loss(linear_score, x, key, 0.3, reduction=r),
+        "ncsn": lambda r: sl.losses.ncsn_loss(lambda y, s: linear_score(y), x, key, [1.0, 0.5], reduction=r),
+    }
+    for name, call in calls.items():
+        per_point, mean = call("none"), call("mean")
+        assert per_point.shape == (16,), name
+        assert mean.shape == (), name
+        np.testing.assert_allclose(float(jnp.mean(per_point)), float(mean), rtol=1e-6, err_msg=name)
+        assert len(np.unique(np.asarray(per_point))) > 1, name  # really one value per point
+    # ISM per point is a closed form: 0.5 |A x + b|^2 + tr A + reg * sum diag(A)^2.
+    m = np.asarray(x, np.float64) @ A.T + B
+    expected = 0.5 * np.sum(m**2, axis=1) + np.trace(A) + 0.2 * np.sum(np.diag(A) ** 2)
+    np.testing.assert_allclose(calls["ism"]("none"), expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda r: sl.losses.ism_loss(linear_score, jnp.ones((4, 3)), reduction=r),
+        lambda r: sl.losses.ssm_loss(linear_score, jnp.ones((4, 3)), jax.random.key(0), reduction=r),
+        lambda r: sl.losses.dsm_loss(linear_score, jnp.ones((4, 3)), jax.random.key(0), 0.5, reduction=r),
+        lambda r: sl.losses.ncsn_loss(lambda y, s: y, jnp.ones((4, 3)), jax.random.key(0), [1.0], reduction=r),
+    ],
+    ids=["ism", "ssm", "dsm", "ncsn"],
+)
+@pytest.mark.parametrize("reduction", ["sum", "MEAN", None])
+def test_bad_reduction_raises(call, reduction):
+    with pytest.raises(ValueError, match="reduction must be 'mean'"):
+        call(reduction)
 
 
 def test_losses_are_differentiable_and_finite():
@@ -150,6 +225,7 @@ def test_losses_are_differentiable_and_finite():
         lambda p: sl.losses.ism_loss(lambda y: sl.nets.mlp_apply(p, y), x, reg=0.1),
         lambda p: sl.losses.ssm_loss(lambda y: sl.nets.mlp_apply(p, y), x, key),
         lambda p: sl.losses.dsm_loss(lambda y: sl.nets.mlp_apply(p, y), x, key, 0.3),
+        lambda p: sl.losses.ncsn_loss(lambda y, s: sl.nets.mlp_apply(p, y) / s[:, None], x, key, [1.0, 0.1]),
     ):
         grads = jax.jit(jax.grad(loss))(params)
         assert all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree.leaves(grads))
@@ -174,23 +250,3 @@ def test_losses_are_differentiable_and_finite():
 def test_bad_inputs_raise(call, match):
     with pytest.raises(ValueError, match=match):
         call()
-
-
-def test_preconditioned_ncsn_without_correction_is_the_perturbed_gaussian_score():
-    data = jax.random.normal(jax.random.key(0), (500, 3)) @ jnp.array([[1.0, 0.5, 0.0], [0.0, 0.3, 0.0], [0, 0, 1e-3]])
-    params, apply = sl.nets.preconditioned_ncsn(jax.random.key(1), data, (16,))
-    zero = jax.tree.map(jnp.zeros_like, params)
-    mean, cov = np.asarray(data).mean(0), np.cov(np.asarray(data).T)
-    x = jax.random.normal(jax.random.key(2), (8, 3))
-    for sigma in (0.01, 0.3, 5.0):
-        gauss = sl.data.GaussianMixture([mean], [cov + sigma**2 * np.eye(3)], [1.0])
-        np.testing.assert_allclose(apply(zero, x, sigma), gauss.score(x), rtol=2e-3, atol=1e-3 / sigma)
-    # One level per point under jit, and a trained correction changes the output.
-    sigmas = jnp.array([0.01, 0.1, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
-    out = jax.jit(apply)(params, x, sigmas)
-    assert out.shape == (8, 3) and np.all(np.isfinite(out))
-    assert not np.allclose(out, apply(zero, x, sigmas))
-    with pytest.raises(ValueError, match="at least 2 points"):
-        sl.nets.preconditioned_ncsn(jax.random.key(1), data[:1], (16,))
-    with pytest.raises(ValueError, match="3 columns"):
-        apply(params, jnp.zeros((2, 2)), 0.1)

@@ -16,9 +16,47 @@ import pytest
 NOTEBOOKS = sorted((Path(__file__).parents[1] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 CHECK = "NBVAL_CHECK_OUTPUT"
 
+# scorelib's training call, `sl.train.fit(...)` (or `train.fit(...)`, or a bare `fit(...)` imported from
+# scorelib.train): not a method call such as scikit-learn's `clf.fit(...)`, nor `np.polyfit(...)`.
+TRAINING_CALL = re.compile(r"(?<![\w.])(?:(?:sl|scorelib)\.)?(?:train\.)?fit\(")
+
+
+def trains_a_model(source: str) -> bool:
+    """True when ``source`` calls scorelib's training loop."""
+    return TRAINING_CALL.search(source) is not None
+
 
 def code_cells(nb):
     return [c for c in nb["cells"] if c["cell_type"] == "code" and "".join(c["source"]).strip()]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "result = sl.train.fit(loss, params, key=key, data=x, steps=10, batch_size=8, optimizer=opt)",
+        "res = scorelib.train.fit(loss, p, **kw)",
+        "out = train.fit(loss, p, **kw)",
+        "from scorelib.train import fit\nresult = fit(loss, p, **kw)",
+        "print(1)\nparams = sl.train.fit(loss, p, **kw).params",
+    ],
+)
+def test_training_call_matcher_finds_scorelib_fit(source):
+    assert trains_a_model(source)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "clf = LogisticRegression().fit(X, y)",
+        "ev.classifier.fit(X_train, y_train)",
+        "slope = np.polyfit(x, y, 1)",
+        "print(f'fitted {result.losses[-1]:.3f}')",
+        "# NBVAL_CHECK_OUTPUT\nprint(fitness(3), refit)",
+        'row = level_loss["Gaussian fit (g = 0)"]',
+    ],
+)
+def test_training_call_matcher_ignores_other_fits(source):
+    assert not trains_a_model(source)
 
 
 def test_there_are_notebooks():
@@ -37,7 +75,7 @@ def test_notebook_is_stored_executed(path):
     checked = [c for c in cells if CHECK in "".join(c["source"])]
     assert len(checked) >= 2, f"{path.name} has fewer than two cells marked # {CHECK}"
     for c in checked:
-        assert "fit(" not in "".join(c["source"]), (
+        assert not trains_a_model("".join(c["source"])), (
             f"a checked cell of {path.name} trains a model: its progress bar depends on timing, so train in an "
             "unchecked cell and print the numbers in the checked one"
         )
