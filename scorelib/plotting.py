@@ -81,17 +81,20 @@ def figure_png(fig) -> tuple[bytes, dict[str, int]]:
 
 def use_course_style() -> None:
     """Apply the course's figure style; in IPython, also display figures through :func:`figure_png`."""
-    mpl.rcParams.update(COURSE_STYLE)
     try:
         from IPython import get_ipython
     except ImportError:  # plain Python: the rcParams are all there is to set
-        return
-    shell = get_ipython()
-    if shell is None:
-        return
-    from matplotlib.figure import Figure
+        get_ipython = None
+    shell = get_ipython() if get_ipython else None
+    if shell is not None:
+        # Load the backend first: the inline backend sets its own rcParams and PNG formatter when it is first
+        # loaded (by the first figure, otherwise), which would replace the ones set here.
+        plt.switch_backend(mpl.get_backend())
+    mpl.rcParams.update(COURSE_STYLE)
+    if shell is not None:
+        from matplotlib.figure import Figure
 
-    shell.display_formatter.formatters["image/png"].for_type(Figure, figure_png)
+        shell.display_formatter.formatters["image/png"].for_type(Figure, figure_png)
 
 
 def grid_2d(xlim: tuple[float, float], ylim: tuple[float, float], n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -218,8 +221,8 @@ def plot_score_pdf_1d(axes, grid, true_score, true_pdf, learned: dict[str, tuple
         ax_p.plot(np.ravel(data), np.full(np.size(data), -0.01), "|", color="k", alpha=0.2, ms=6)
     ax_s.set(xlabel="$x$", ylabel="score $s(x)$", ylim=(-12, 12))
     ax_p.set(xlabel="$x$", ylabel="density")
-    ax_s.legend(fontsize=8, loc="upper right")
-    ax_p.legend(fontsize=8, loc="upper left")
+    ax_s.legend(loc="upper right")
+    ax_p.legend(loc="upper left")
     return axes
 
 

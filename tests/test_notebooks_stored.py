@@ -94,6 +94,13 @@ def test_notebook_outputs_are_clean(path):
             if o.get("output_type") == "stream" and o.get("name") == "stderr":
                 text = "".join(o.get("text", ""))
                 assert not re.search(r"Warning|Traceback", text), f"{path.name} stores a warning: {text[:300]}"
+    for c in code_cells(nb):
+        for o in c.get("outputs", []):
+            if "image/png" in o.get("data", {}):
+                assert "width" in o.get("metadata", {}).get("image/png", {}), (
+                    f"{path.name} stores a figure that bypassed the course style (call sl.plotting.use_course_style() "
+                    "in the first cell): its PNG carries no display size"
+                )
     assert path.stat().st_size < 2_000_000, f"{path.name} is {path.stat().st_size / 1e6:.1f} MB (keep under 2 MB)"
 
 

@@ -1,7 +1,6 @@
 """Figures: the course style, 2x PNGs with their display size, the plotting helpers, and widget redraws."""
 
 import io
-from types import SimpleNamespace
 
 import ipywidgets as widgets
 import matplotlib as mpl
@@ -61,17 +60,23 @@ def test_use_course_style_sets_the_rcparams():
     assert mpl.rcParams["font.size"] == 10
 
 
-def test_use_course_style_registers_figure_png_in_ipython(monkeypatch):
-    import IPython
-    from IPython.core.formatters import DisplayFormatter
+def test_use_course_style_displays_figures_through_figure_png_in_a_kernel():
+    """In a real kernel the inline backend installs its own PNG formatter when it loads; ours must win."""
+    import nbformat
+    from nbclient import NotebookClient
 
-    shell = SimpleNamespace(display_formatter=DisplayFormatter())
-    monkeypatch.setattr(IPython, "get_ipython", lambda: shell)
-    sl.plotting.use_course_style()
-    fig = plt.figure(figsize=(2.0, 1.0))
-    data, metadata = shell.display_formatter.format(fig, include=["image/png"])
-    assert png_size(data["image/png"]) == (2 * 144, 2 * 72)
-    assert metadata["image/png"] == {"width": 144, "height": 72}
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell("import scorelib as sl\nsl.plotting.use_course_style()"),
+            nbformat.v4.new_code_cell("import matplotlib.pyplot as plt\nplt.figure(figsize=(2.0, 1.0))\nplt.show()"),
+        ]
+    )
+    NotebookClient(nb, kernel_name="python3", timeout=120).execute()
+    (output,) = [o for o in nb.cells[1].outputs if "image/png" in o.get("data", {})]
+    import base64
+
+    assert png_size(base64.b64decode(output["data"]["image/png"])) == (2 * 144, 2 * 72)
+    assert output["metadata"]["image/png"] == {"width": 144, "height": 72}
 
 
 # --- the plotting helpers -------------------------------------------------------------------------
