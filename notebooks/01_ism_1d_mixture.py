@@ -408,18 +408,10 @@ assert small_mode > 2 * large_mode
 # on the grid by `sl.metrics.pdf_from_score_1d` (trapezoid rule, then divide by the total mass).
 
 # %%
-def course_legends(axes):
-    """Legends at the course's legend size (``plot_score_pdf_1d`` sets a smaller one)."""
-    for ax in np.ravel(axes):
-        if ax.get_legend() is not None:
-            plt.setp(ax.get_legend().get_texts(), fontsize=plt.rcParams["legend.fontsize"])
-
-
 pdf_tiny = sl.metrics.pdf_from_score_1d(GRID, score_tiny(grid))
 fig, axes = plt.subplots(1, 2)
 sl.plotting.plot_score_pdf_1d(axes, GRID, true_score_grid, true_pdf_grid, {"tiny network": (score_tiny(grid), pdf_tiny)},
                               data=x_train)
-course_legends(axes)
 plt.show()
 
 # %%
@@ -517,7 +509,6 @@ pairs = (("tiny, ISM", f"tiny, ISM + {LAMBDA} reg"), ("wide, ISM", f"wide, ISM +
 for row, (unreg, reg) in zip(axes, pairs, strict=True):
     sl.plotting.plot_score_pdf_1d(row, GRID, true_score_grid, true_pdf_grid,
                                   {name: (scores[name](grid), pdfs[name]) for name in (unreg, reg)})
-course_legends(axes)
 plt.show()
 
 # %%
@@ -670,7 +661,6 @@ def draw_regularisation(lam=LAMBDA, step=TINY_STEPS, *, scores=sweep_scores, pdf
     fig, axes = plt.subplots(1, 2)
     sl.plotting.plot_score_pdf_1d(axes, GRID, true_score_grid, true_pdf_grid,
                                   {f"lambda={lam}, step {step}": (scores[i, j], pdfs[i, j])})
-    course_legends(axes)
     axes[1].set_title(f"pdf L1 {l1:.2f}, small-mode mass {mass:.2g}")
 
 
