@@ -1,15 +1,27 @@
 """scorelib: the shared helpers of the score-matching course.
 
-Modules by concept: ``data``, ``nets``, ``losses``, ``samplers``, ``train``,
-``metrics``, and, imported on first use (they pull in matplotlib, ipywidgets),
+Modules by concept: ``data``, ``nets``, ``losses``, ``samplers``, ``sde``, ``train``,
+``metrics``, ``digits``, and, imported on first use (they pull in matplotlib, ipywidgets),
 ``plotting``, ``widgets`` and ``benchmark``. Import as ``import scorelib as sl``.
 """
 
 import importlib
 
-from scorelib import data, losses, metrics, nets, samplers, train
+from scorelib import data, digits, losses, metrics, nets, samplers, sde, train
 
-__all__ = ["benchmark", "data", "losses", "metrics", "nets", "plotting", "samplers", "train", "widgets"]
+__all__ = [
+    "benchmark",
+    "data",
+    "digits",
+    "losses",
+    "metrics",
+    "nets",
+    "plotting",
+    "samplers",
+    "sde",
+    "train",
+    "widgets",
+]
 __version__ = "0.1.0"
 
 _LAZY = {"plotting", "widgets", "benchmark"}

@@ -11,7 +11,15 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import logsumexp
 
-from scorelib._validate import broadcast_levels, check_finite, check_points, check_positive, check_positive_int
+from scorelib._validate import (
+    broadcast_levels,
+    check_finite,
+    check_nonnegative,
+    check_points,
+    check_positive,
+    check_positive_int,
+    is_traced,
+)
 
 __all__ = ["GaussianMixture", "kde", "Ring", "swiss_roll", "load_digits_01"]
 
@@ -131,6 +139,56 @@ class GaussianMixture:
         solved = jnp.linalg.solve(covs, diff[..., None])[..., 0]  # cov^{-1} (x - mean)
         _, logdet = jnp.linalg.slogdet(covs)
         log_p = jnp.log(self.weights)[None] - 0.5 * logdet - 0.5 * jnp.sum(diff * solved, axis=2)
+        return -jnp.einsum("nk,nkd->nd", jax.nn.softmax(log_p, axis=1), solved)
+
+    def diffused(self, scale: float, std: float) -> GaussianMixture:
+        """The law of ``scale * x + std * z`` for ``x`` from the mixture and ``z ~ N(0, I)``.
+
+        It is again a mixture, with means ``scale * mean_k`` and covariances
+        ``scale^2 cov_k + std^2 I``: the marginal of a diffusion SDE at a time
+        where its perturbation kernel is ``N(scale * x, std^2 I)`` (``scale = 1``
+        for the variance-exploding SDE, where this is :meth:`perturbed`).
+
+        Args:
+          scale: mean coefficient ``> 0``.
+          std: kernel standard deviation ``>= 0``.
+        """
+        check_positive(scale, "scale")
+        check_nonnegative(std, "std")
+        covs = float(scale) ** 2 * self._covs_np + float(std) ** 2 * np.eye(self.dim)[None]
+        return GaussianMixture(float(scale) * self._means_np, covs, self._weights_np)
+
+    def diffused_score(self, x, scale, std) -> jax.Array:
+        """Score of :meth:`diffused` with a (traced) scale and std per point.
+
+        Args:
+          x: ``(n, d)`` points.
+          scale: a scalar or ``(n,)`` mean coefficients ``> 0``.
+          std: a scalar or ``(n,)`` kernel standard deviations ``>= 0``.
+
+        Returns:
+          ``(n, d)`` scores.
+        """
+        check_points(x, "x", self.dim)
+        x = jnp.asarray(x)
+        n = x.shape[0]
+        for name, value in (("scale", scale), ("std", std)):
+            if not is_traced(value):
+                v = np.asarray(value)
+                if v.ndim > 1 or (v.ndim == 1 and v.shape[0] != n):
+                    raise ValueError(f"{name} must be a scalar or one value per point, shape ({n},); got {v.shape}")
+                if not np.all(np.isfinite(v)) or np.any(v < 0) or (name == "scale" and np.any(v == 0)):
+                    raise ValueError(f"{name} must be finite and {'> 0' if name == 'scale' else '>= 0'}; got {value}")
+        # cov_k = U_k diag(lam_k) U_k^T, so a^2 cov_k + s^2 I = U_k diag(a^2 lam_k + s^2) U_k^T: no batched solve.
+        lam, vecs = np.linalg.eigh(self._covs_np)
+        lam, vecs = jnp.asarray(lam, x.dtype), jnp.asarray(vecs, x.dtype)  # (k, d), (k, d, d)
+        a = jnp.broadcast_to(jnp.asarray(scale, x.dtype), (n,))[:, None, None]
+        s = jnp.broadcast_to(jnp.asarray(std, x.dtype), (n,))[:, None, None]
+        var = a**2 * lam[None] + s**2  # (n, k, d) eigenvalues of the diffused covariances
+        diff = x[:, None, :] - a * self.means[None]  # (n, k, d)
+        proj = jnp.einsum("nki,kij->nkj", diff, vecs)  # coordinates in each component's eigenbasis
+        log_p = jnp.log(self.weights)[None] - 0.5 * jnp.sum(jnp.log(var) + proj**2 / var, axis=2)
+        solved = jnp.einsum("kij,nkj->nki", vecs, proj / var)  # cov^{-1} (x - a mean)
         return -jnp.einsum("nk,nkd->nd", jax.nn.softmax(log_p, axis=1), solved)
 
 
