@@ -43,8 +43,6 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 import optax
-from IPython.display import Image, display
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LogNorm
 from scipy.stats import norm
 
@@ -276,7 +274,7 @@ assert abs((J + C) - D_F) < IDENTITY_RTOL * D_F, "J + C = D_F should hold to qua
 assert D_F / C < 0.06
 # The same loss on fresh samples, with its Monte-Carlo standard error.
 J_per_point = ism_per_point(x_fresh)
-J_mc, J_se = float(jnp.mean(J_per_point)), float(jnp.std(J_per_point)) / np.sqrt(N_FRESH)
+J_mc, J_se = sl.metrics.mean_with_se(J_per_point)
 print(f"on {N_FRESH} fresh samples: J = {J_mc:.1f} +- {J_se:.1f} (standard error); "
       f"standard deviation of one point's loss {J_se * np.sqrt(N_FRESH):.0f}")
 assert abs(J_mc - J) < 4 * J_se
@@ -639,34 +637,15 @@ draw_widget(STEP_SIZE, LANGEVIN_STEPS)
 plt.show()
 
 # %%
-def rendered_outside_pyplot(draw):
-    """Workaround until sl.widgets renders this way itself (see the note below): `draw`, then display its figures
-    after taking them out of pyplot, where another thread's redraw of all pyplot figures can no longer reach them."""
-    def draw_and_display(**values):
-        with plt.ioff():
-            draw(**values)
-            figures = [plt.figure(number) for number in plt.get_fignums()]
-            plt.close("all")
-        for fig in figures:
-            FigureCanvasAgg(fig)  # a canvas of its own
-            png, size = sl.plotting.figure_png(fig)
-            display(Image(data=png, format="png", **size))
-
-    return draw_and_display
-
-
 sl.widgets.interactive_figure(
-    rendered_outside_pyplot(draw_widget),
+    draw_widget,
     step_size=widgets.SelectionSlider(options=list(WIDGET_STEP_SIZES), value=STEP_SIZE, description="step a"),
     n_steps=widgets.SelectionSlider(options=widget_steps, value=LANGEVIN_STEPS, description="steps"),
 )
 
 # %% [markdown]
 # The sliders come alive when the cells above have run in a live kernel; the stored notebook shows the figure for
-# the default step and number of steps above them. (About `rendered_outside_pyplot`: JupyterLab may handle a widget
-# message in a second kernel thread, and after each message IPython asks pyplot to redraw its figures. If that
-# happens while the figure is being rendered to PNG, two threads draw the same figure at once and the PNG comes out
-# with panels missing. A figure taken out of pyplot first is drawn by one thread only.)
+# the default step and number of steps above them.
 #
 # ## Summary
 #

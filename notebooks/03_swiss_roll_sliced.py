@@ -233,7 +233,8 @@ np.testing.assert_allclose(inline(score_ism, x0, key_decay, **decay_settings), s
 # one per point ($2\,\overline{|x_i - Y|} - 2\,\overline{|x_i - X|}$ for a point $x_i$ of $X$, and likewise for
 # $Y$), and its variance is the variance of those contributions over the sample size. (When the two distributions
 # agree these contributions vanish in expectation and the error is of second order: at the floor the printed error is
-# only an order of magnitude.) Written out, and checked against `sl.metrics.energy_distance`:
+# only an order of magnitude.) Written out, and checked against `sl.metrics.energy_distance(..., return_se=True)`,
+# which the rest of the course uses:
 
 # %%
 def energy_distance_with_se(x, y):
@@ -252,8 +253,8 @@ def centre_line_position(x, curve, t):
     return d.min(axis=1), t[d.argmin(axis=1)]
 
 
-np.testing.assert_allclose(energy_distance_with_se(data_b, data_a)[0], sl.metrics.energy_distance(data_b, data_a),
-                           rtol=1e-9)
+np.testing.assert_allclose(energy_distance_with_se(data_b, data_a),
+                           sl.metrics.energy_distance(data_b, data_a, return_se=True), rtol=1e-9)
 
 # %% [markdown]
 # Two independent draws of the data give the floor for samples of this size. Next to each energy distance: how far
@@ -274,7 +275,7 @@ sample_sets = {
 quality, spread, inner_share, outer_share = {}, {}, {}, {}
 print(f"{'':33s} energy distance   median distance   share on inner / outer third")
 for name, x in sample_sets.items():
-    quality[name], spread[name] = energy_distance_with_se(x, data_a)
+    quality[name], spread[name] = sl.metrics.energy_distance(x, data_a, return_se=True)
     dist, t = centre_line_position(x, centre_line, t_nodes)
     inner_share[name], outer_share[name] = np.mean(t < t_nodes[0] + third), np.mean(t > t_nodes[-1] - third)
     print(f"{name:33s} {quality[name]:.3f} ± {spread[name]:.3f} {np.median(dist):13.3f} "
@@ -472,22 +473,19 @@ for name, score_fn in (("ISM-trained", score_ism), ("SSM-trained", score_ssm)):
 
 # %%
 # NBVAL_CHECK_OUTPUT
-def mean_se(v):
-    return float(np.mean(v)), float(np.std(v) / np.sqrt(len(v)))
-
-
-c_value, c_se = mean_se(c_points)
+c_value, c_se = sl.metrics.mean_with_se(c_points)
 print(f"C = 0.5 E|s*|^2 = {c_value:.1f} ± {c_se:.1f}  (rms true score {np.sqrt(2 * c_value):.1f})")
 for name, terms in per_point.items():
-    (j, j_se), (df, df_se) = mean_se(terms["ISM loss J"]), mean_se(terms["Fisher divergence D_F"])
-    gap, gap_se = mean_se(terms["ISM loss J"] + c_points - terms["Fisher divergence D_F"])
+    j, j_se = sl.metrics.mean_with_se(terms["ISM loss J"])
+    df, df_se = sl.metrics.mean_with_se(terms["Fisher divergence D_F"])
+    gap, gap_se = sl.metrics.mean_with_se(terms["ISM loss J"] + c_points - terms["Fisher divergence D_F"])
     print(f"{name}: J = {j:.1f} ± {j_se:.1f}, D_F = {df:.1f} ± {df_se:.1f}, D_F / C = {df / c_value:.2f}; "
           f"J + C - D_F = {gap:.1f} ± {gap_se:.1f}")
     assert abs(gap) < 4 * gap_se, "J + C = D_F holds in expectation"
-diff, diff_se = mean_se(per_point["SSM-trained"]["ISM loss J"] - per_point["ISM-trained"]["ISM loss J"])
+diff, diff_se = sl.metrics.mean_with_se(per_point["SSM-trained"]["ISM loss J"] - per_point["ISM-trained"]["ISM loss J"])
 print(f"J(SSM-trained) - J(ISM-trained) = D_F difference = {diff:.1f} ± {diff_se:.1f} (paired)")
 assert diff > 10 * diff_se
-ed_ssm, ed_ssm_se = energy_distance_with_se(samples_ssm, data_a)
+ed_ssm, ed_ssm_se = sl.metrics.energy_distance(samples_ssm, data_a, return_se=True)
 print(f"energy distance of Langevin samples: ISM-trained {quality['Langevin, exact-ISM score']:.3f} ± "
       f"{spread['Langevin, exact-ISM score']:.3f}, SSM-trained {ed_ssm:.3f} ± {ed_ssm_se:.3f}")
 assert ed_ssm < 2 * quality["Langevin, exact-ISM score"] and ed_ssm < quality["gradient ascent, exact-ISM score"]

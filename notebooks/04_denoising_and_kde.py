@@ -216,26 +216,11 @@ plt.show()
 # - **$D_F(q_h \,\|\, p)$**, against the clean truth, under $p$: how useful the KDE score is as a score of the data.
 # - **the held-out log-likelihood** $\mathbb E_p \log q_h$ on fresh samples, the classical way to choose $h$.
 #
-# Each is an average over $10^4$ samples, so each is printed with its Monte-Carlo standard error.
+# Each is an average over $10^4$ samples, so each comes with its Monte-Carlo standard error:
+# `sl.metrics.fisher_divergence(..., return_se=True)` and `sl.metrics.mean_with_se` return an `Estimate`
+# (value, se) that prints as "value ± se", rounded at the first significant digit of the error.
 
 # %%
-def mean_and_se(values):
-    """Mean of per-sample values and its Monte-Carlo standard error."""
-    values = np.asarray(values, dtype=np.float64)
-    return float(values.mean()), float(values.std() / np.sqrt(len(values)))
-
-
-def fisher_with_se(score_fn, reference, x):
-    """D_F = 0.5 E|s - s_ref|^2 over the points x, and its standard error."""
-    return mean_and_se(0.5 * jnp.sum((score_fn(x) - reference(x)) ** 2, axis=1))
-
-
-def with_se(value, se):
-    """'value ± se', both rounded at the first significant digit of the standard error."""
-    digits = -int(np.floor(np.log10(se)))
-    return f"{round(value, digits):.{max(digits, 0)}f} ± {round(se, digits):.{max(digits, 0)}f}"
-
-
 def bandwidth_table(points, bandwidths, truth, x_truth, key):
     """Score errors and held-out likelihood of the KDE of `points` at each bandwidth, against the density `truth`.
 
@@ -246,15 +231,14 @@ def bandwidth_table(points, bandwidths, truth, x_truth, key):
         q, p_h = sl.data.kde(points, float(h)), truth.perturbed(float(h))
         rows.append(dict(
             h=float(h),
-            vs_perturbed=fisher_with_se(q.score, p_h.score, p_h.sample(key, len(x_truth))),
-            vs_truth=fisher_with_se(q.score, truth.score, x_truth),
-            heldout_ll=mean_and_se(q.log_prob(x_truth)),
+            vs_perturbed=sl.metrics.fisher_divergence(q.score, p_h.score, p_h.sample(key, len(x_truth)),
+                                                      return_se=True),
+            vs_truth=sl.metrics.fisher_divergence(q.score, truth.score, x_truth, return_se=True),
+            heldout_ll=sl.metrics.mean_with_se(q.log_prob(x_truth)),
         ))
     return rows
 
 
-np.testing.assert_allclose(fisher_with_se(kde_demo.score, mixture.score, x_fresh)[0],
-                           sl.metrics.fisher_divergence(kde_demo.score, mixture.score, x_fresh), rtol=1e-4)
 table = bandwidth_table(x_data, BANDWIDTHS, mixture, x_fresh, key_pert)
 hs = np.array([r["h"] for r in table])
 vs_perturbed = np.array([r["vs_perturbed"][0] for r in table])
@@ -262,17 +246,16 @@ vs_truth = np.array([r["vs_truth"][0] for r in table])
 heldout_ll = np.array([r["heldout_ll"][0] for r in table])
 best_ll = table[int(np.argmax(heldout_ll))]
 best_fisher = table[int(np.argmin(vs_truth))]
-C_truth = mean_and_se(0.5 * jnp.sum(mixture.score(x_fresh) ** 2, axis=1))  # D_F of the zero field
+C_truth = sl.metrics.mean_with_se(0.5 * jnp.sum(mixture.score(x_fresh) ** 2, axis=1))  # D_F of the zero field
 small_h_slope = np.polyfit(np.log(hs[:N_SLOPE]), np.log(vs_truth[:N_SLOPE]), 1)[0]
 
 # %%
 # NBVAL_CHECK_OUTPUT
 print("     h    D_F(q_h||p_h)      D_F(q_h||p)    held-out log-lik")
 for r in table:
-    print(f"{r['h']:6.3f} {with_se(*r['vs_perturbed']):>16} {with_se(*r['vs_truth']):>16} "
-          f"{with_se(*r['heldout_ll']):>19}")
+    print(f"{r['h']:6.3f} {r['vs_perturbed']:>16} {r['vs_truth']:>16} {r['heldout_ll']:>19}")
 print(f"best held-out likelihood at h = {best_ll['h']}; smallest D_F to the truth at h = {best_fisher['h']} "
-      f"({with_se(*best_fisher['vs_truth'])}; zero field {with_se(*C_truth)})")
+      f"({best_fisher['vs_truth']}; zero field {C_truth})")
 print(f"log-log slope of D_F(q_h||p) over the {N_SLOPE} smallest h: {small_h_slope:.1f}")
 assert np.all(np.diff(vs_perturbed) < 0), "the KDE approaches the perturbed truth as h grows"
 assert 0.2 < best_ll["h"] < 0.6 and 0.2 < best_fisher["h"] < 0.8
@@ -379,13 +362,13 @@ score_fn = sl.nets.bind(sl.nets.mlp_apply, params)
 # %%
 p_sigma = mixture.perturbed(SIGMA)
 x_noisy = x_repeated + SIGMA * jax.random.normal(key_noisy, x_repeated.shape)  # exact samples of q_sigma
-scale = mean_and_se(0.5 * jnp.sum(kde_sigma.score(x_noisy) ** 2, axis=1))[0]
+scale = sl.metrics.mean_with_se(0.5 * jnp.sum(kde_sigma.score(x_noisy) ** 2, axis=1))[0]
 
 
 def relative_fisher(fn, reference, x, scale):
     """Fisher divergence under the points x, and its standard error, in units of `scale`."""
-    value, se = fisher_with_se(fn, reference, x)
-    return value / scale, se / scale
+    value, se = sl.metrics.fisher_divergence(fn, reference, x, return_se=True)
+    return sl.metrics.Estimate(value / scale, se / scale)
 
 
 history = [(step, relative_fisher(sl.nets.bind(sl.nets.mlp_apply, p), kde_sigma.score, x_noisy, scale),
@@ -397,10 +380,10 @@ history = [(step, relative_fisher(sl.nets.bind(sl.nets.mlp_apply, p), kde_sigma.
 net_vs_kde, net_vs_truth = history[-1][1], history[-1][2]
 kde_vs_truth = relative_fisher(kde_sigma.score, p_sigma.score, x_noisy, scale)
 closest = min(history, key=lambda r: r[2][0])
-print(f"after {STEPS} steps, relative Fisher divergences under q_sigma: network vs KDE score {with_se(*net_vs_kde)}, "
-      f"network vs perturbed truth {with_se(*net_vs_truth)}, KDE vs perturbed truth {with_se(*kde_vs_truth)}")
-print(f"closest to the perturbed truth at step {closest[0]}: {with_se(*closest[2])} "
-      f"(and {with_se(*closest[1])} from the KDE)")
+print(f"after {STEPS} steps, relative Fisher divergences under q_sigma: network vs KDE score {net_vs_kde}, "
+      f"network vs perturbed truth {net_vs_truth}, KDE vs perturbed truth {kde_vs_truth}")
+print(f"closest to the perturbed truth at step {closest[0]}: {closest[2]} "
+      f"(and {closest[1]} from the KDE)")
 assert net_vs_kde[0] < 0.1 and net_vs_kde[0] < kde_vs_truth[0] / 3, "the DSM network should approach the KDE score"
 assert closest[2][0] < kde_vs_truth[0] - 3 * kde_vs_truth[1], "early in training the network is smoother than the KDE"
 
@@ -413,10 +396,11 @@ assert closest[2][0] < kde_vs_truth[0] - 3 * kde_vs_truth[1], "early in training
 # NBVAL_CHECK_OUTPUT
 loss_net = sl.losses.dsm_loss(score_fn, x_repeated, key_noisy, SIGMA, reduction="none")
 loss_kde = sl.losses.dsm_loss(kde_sigma.score, x_repeated, key_noisy, SIGMA, reduction="none")
-gap, gap_se = mean_and_se(loss_net - loss_kde)
-fisher_net = fisher_with_se(score_fn, kde_sigma.score, x_noisy)
-print(f"DSM loss of the network {with_se(*mean_and_se(loss_net))}, of the KDE score {with_se(*mean_and_se(loss_kde))}")
-print(f"gap {with_se(gap, gap_se)} vs D_F(net || q_sigma) {with_se(*fisher_net)}")
+gap, gap_se = sl.metrics.mean_with_se(loss_net - loss_kde)
+fisher_net = sl.metrics.fisher_divergence(score_fn, kde_sigma.score, x_noisy, return_se=True)
+print(f"DSM loss of the network {sl.metrics.mean_with_se(loss_net)}, "
+      f"of the KDE score {sl.metrics.mean_with_se(loss_kde)}")
+print(f"gap {sl.metrics.Estimate(gap, gap_se)} vs D_F(net || q_sigma) {fisher_net}")
 assert abs(gap - fisher_net[0]) < 4 * gap_se
 
 # %%
@@ -577,8 +561,8 @@ def draw_bandwidth(h, *, points, truth, table, window, n_grid, n_arrows):
     axes[2].yaxis.set_minor_locator(NullLocator())  # fewer ticks to lay out: a faster redraw
     axes[2].set(xlabel="bandwidth $h$", title="Fisher divergences")
     axes[2].legend()
-    print(f"h = {h}: D_F(q_h || p_h) = {with_se(*row['vs_perturbed'])}, D_F(q_h || p) = {with_se(*row['vs_truth'])}, "
-          f"held-out log-likelihood {with_se(*row['heldout_ll'])}")
+    print(f"h = {h}: D_F(q_h || p_h) = {row['vs_perturbed']}, D_F(q_h || p) = {row['vs_truth']}, "
+          f"held-out log-likelihood {row['heldout_ll']}")
 
 
 draw = functools.partial(draw_bandwidth, points=x_data, truth=mixture, table=table, window=WINDOW, n_grid=GRID_SIZE,

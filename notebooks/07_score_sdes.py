@@ -51,6 +51,7 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 import optax
+from matplotlib.ticker import NullLocator
 
 import scorelib as sl
 
@@ -576,8 +577,9 @@ prior_kl = np.asarray(analytic - log_q_prior)
 # NBVAL_CHECK_OUTPUT
 print(f"exact score through the ODE vs the analytic log-density, {N_HELDOUT} points: mean |gap| "
       f"{np.abs(gap).mean():.3f} nats, largest {np.abs(gap).max():.2f} (tolerance {LIKELIHOOD_TOL:.0e})")
-print(f"with the prior N(0, {SIGMA_MAX:.0f}^2 I) instead of p_1: mean log p - log q = {prior_kl.mean():.2f} "
-      f"+- {prior_kl.std() / np.sqrt(N_HELDOUT):.2f} nats")
+prior_gap = sl.metrics.mean_with_se(prior_kl)
+print(f"with the prior N(0, {SIGMA_MAX:.0f}^2 I) instead of p_1: mean log p - log q = {prior_gap.value:.2f} "
+      f"+- {prior_gap.se:.2f} nats")
 assert np.abs(gap).mean() < 0.01
 assert prior_kl.mean() > 0
 
@@ -614,13 +616,17 @@ def variance_with_probes(estimates, k):
 
 
 variances = {m: np.array([variance_with_probes(e, k) for k in PROBE_COUNTS]) for m, e in hutchinson.items()}
-bias = {m: (e.mean() - exact_points.mean(), e.std(axis=1, ddof=1).mean() / np.sqrt(e.size)) for m, e in hutchinson.items()}
+bias = {m: (e.mean() - exact_points.mean(), e.std(axis=1, ddof=1).mean() / np.sqrt(e.size))
+        for m, e in hutchinson.items()}
 
 fig, ax = plt.subplots(figsize=(6, 3.6))
 for m, v in variances.items():
     ax.loglog(PROBE_COUNTS, v, "o-", label=f"{m} probes")
     ax.loglog(PROBE_COUNTS, v[0] / np.array(PROBE_COUNTS), "k:", lw=1)
-ax.set(xlabel="probes $K$", ylabel="variance of log-likelihood (nats$^2$)", title="Hutchinson: variance vs probes (dotted: $1/K$)")
+ax.set(xlabel="probes $K$", ylabel="variance of log-likelihood (nats$^2$)",
+       title="Hutchinson: variance vs probes (dotted: $1/K$)")
+ax.set_xticks(PROBE_COUNTS, labels=[str(k) for k in PROBE_COUNTS], minor=False)
+ax.xaxis.set_minor_locator(NullLocator())
 ax.legend()
 plt.show()
 
@@ -635,7 +641,8 @@ assert variances["rademacher"][0] < variances["gaussian"][0] / 3
 
 # %% [markdown]
 # Both estimators are consistent with being unbiased (the mean over all probes differs from the exact log-likelihood
-# by the printed number of standard errors; asserted below 4) and their variance falls like $1/K$ (the dotted lines). Rademacher probes are much better here, by the printed factor, for a
+# by the printed number of standard errors; asserted below 4) and their variance falls like $1/K$ (the dotted
+# lines). Rademacher probes are much better here, by the printed factor, for a
 # reason worth knowing: $\mathrm{Var}(\mathbf v^\top A\mathbf v)$ is $2\|A\|_F^2$ for Gaussian probes and
 # $2\sum_{i\ne j}A_{ij}^2$ for Rademacher ones (symmetric $A$), which ignores the diagonal. The Jacobian of this
 # field is nearly diagonal (isotropic components), so a $\pm1$ probe reads its trace almost exactly.
@@ -652,7 +659,7 @@ likelihood_learned = sl.metrics.ode_log_likelihood(ve, learned_ve, heldout, t_ep
 nll_learned = -np.asarray(likelihood_learned.log_prob)
 entropy_terms = -np.asarray(paper_mixture.log_prob(heldout))
 kl_terms = nll_learned - entropy_terms
-kl, kl_se = kl_terms.mean(), kl_terms.std() / np.sqrt(N_HELDOUT)
+kl, kl_se = sl.metrics.mean_with_se(kl_terms)
 print(f"score evaluations: {likelihood_exact.nfe} (exact score), {likelihood_learned.nfe} (learned)")
 
 # %%

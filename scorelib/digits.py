@@ -34,6 +34,7 @@ from scipy.linalg import sqrtm
 from scipy.spatial.distance import cdist
 
 from scorelib._validate import check_points, check_positive_int
+from scorelib.metrics import Estimate
 
 __all__ = [
     "DigitsBenchmark",
@@ -48,13 +49,6 @@ __all__ = [
 
 N_CLASSES = 10
 DIM = 64
-
-
-class Estimate(NamedTuple):
-    """A measure's value on the full sample set and its bootstrap standard error ``se``."""
-
-    value: float
-    se: float
 
 
 class DigitsSplit(NamedTuple):

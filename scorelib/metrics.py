@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -14,6 +15,8 @@ from scipy.spatial.distance import cdist
 from scorelib._validate import check_callable, check_points, check_positive, check_positive_int
 
 __all__ = [
+    "Estimate",
+    "mean_with_se",
     "fisher_divergence",
     "pdf_from_score_1d",
     "mode_shares",
@@ -24,7 +27,43 @@ __all__ = [
 ]
 
 
-def fisher_divergence(score_fn: Callable, true_score: Callable, x: jax.Array) -> float:
+class Estimate(NamedTuple):
+    """A number estimated from samples, ``value``, and its standard error ``se``.
+
+    ``str(estimate)`` reads ``"value ± se"``, both rounded at the first
+    significant digit of ``se``: the precision the estimate supports, and what
+    the notebooks print so that their stored outputs reproduce on another CPU.
+    """
+
+    value: float
+    se: float
+
+    def __str__(self) -> str:
+        if not (np.isfinite(self.se) and self.se > 0):
+            return f"{self.value:.4g} ± {self.se:g}"
+        digits = -int(np.floor(np.log10(self.se)))
+        places = max(digits, 0)
+        return f"{round(self.value, digits):.{places}f} ± {round(self.se, digits):.{places}f}"
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)  # pads like a string: f"{estimate:>16}"
+
+
+def mean_with_se(values) -> Estimate:
+    """The mean of independent per-sample values and its Monte-Carlo standard error ``std / sqrt(n)``.
+
+    Args:
+      values: ``(n,)`` values, ``n >= 2`` (the standard deviation uses ``ddof=1``).
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 1 or values.size < 2:
+        raise ValueError(f"values must be a 1D array of at least 2 per-sample values; got shape {values.shape}")
+    if not np.all(np.isfinite(values)):
+        raise ValueError("values must be finite")
+    return Estimate(float(values.mean()), float(values.std(ddof=1) / np.sqrt(values.size)))
+
+
+def fisher_divergence(score_fn: Callable, true_score: Callable, x: jax.Array, *, return_se: bool = False):
     """``0.5 * mean_n || s(x_n) - s*(x_n) ||^2`` over the points ``x``.
 
     Args:
@@ -32,12 +71,19 @@ def fisher_divergence(score_fn: Callable, true_score: Callable, x: jax.Array) ->
       true_score: ``(n, d) -> (n, d)`` reference score.
       x: ``(n, d)`` points at which to compare (samples of the reference density
         give the Fisher divergence; grid points give an unweighted error).
+      return_se: also return the Monte-Carlo standard error (for ``x`` drawn
+        independently from the reference density).
+
+    Returns:
+      A float, or with ``return_se`` an :class:`Estimate`.
     """
     check_callable(score_fn, "score_fn")
     check_callable(true_score, "true_score")
     check_points(x, "x")
-    diff = score_fn(x) - true_score(x)
-    return float(0.5 * jnp.mean(jnp.sum(diff**2, axis=1)))
+    per_point = 0.5 * jnp.sum((score_fn(x) - true_score(x)) ** 2, axis=1)
+    if return_se:
+        return mean_with_se(per_point)
+    return float(jnp.mean(per_point))
 
 
 def pdf_from_score_1d(grid, scores) -> np.ndarray:
@@ -85,7 +131,7 @@ def mode_shares(x, centers) -> np.ndarray:
     return np.bincount(nearest, minlength=len(centers)) / len(nearest)
 
 
-def energy_distance(x, y) -> float:
+def energy_distance(x, y, *, return_se: bool = False):
     """The energy distance ``2 E|X - Y| - E|X - X'| - E|Y - Y'|`` between two samples.
 
     It is zero only when the distributions agree, needs no bandwidth, and is
@@ -95,11 +141,26 @@ def energy_distance(x, y) -> float:
     Args:
       x: ``(n, d)`` samples.
       y: ``(m, d)`` samples.
+      return_se: also return the first-order (delta-method) standard error:
+        each point's contribution to the statistic, ``2 mean_j |x_i - y_j| -
+        2 mean_k |x_i - x_k|`` for a point of ``x`` and the same with the roles
+        swapped for ``y``, gives ``se^2 = var_x / n + var_y / m``. Where the two
+        distributions agree the first-order terms vanish and the distance's
+        noise is of second order, so the error is then only its order of magnitude.
+
+    Returns:
+      A float, or with ``return_se`` an :class:`Estimate`.
     """
     check_points(x, "x")
     check_points(y, "y", np.shape(x)[1])
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-    return float(2 * cdist(x, y).mean() - cdist(x, x).mean() - cdist(y, y).mean())
+    dxy, dxx, dyy = cdist(x, y), cdist(x, x), cdist(y, y)
+    value = float(2 * dxy.mean() - dxx.mean() - dyy.mean())
+    if not return_se:
+        return value
+    contrib_x = 2 * dxy.mean(axis=1) - 2 * dxx.mean(axis=1)
+    contrib_y = 2 * dxy.mean(axis=0) - 2 * dyy.mean(axis=1)
+    return Estimate(value, float(np.sqrt(contrib_x.var() / len(x) + contrib_y.var() / len(y))))
 
 
 class DigitsEvaluator:

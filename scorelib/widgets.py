@@ -13,6 +13,7 @@ from collections.abc import Callable
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 from IPython.display import Image, display
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from scorelib.plotting import figure_png
 
@@ -53,13 +54,20 @@ def interactive_figure(draw: Callable[..., None], **controls: widgets.ValueWidge
         control.continuous_update = False
 
     def show(**values):
+        # JupyterLab may deliver a widget message on a second kernel thread (ipykernel 7's subshells), and
+        # after each message IPython asks pyplot to redraw every figure it holds. If that redraw ran while
+        # this thread renders the same figure to PNG, two threads would draw one canvas and panels would come
+        # out blank. So the figures are taken out of pyplot before rendering: each gets a canvas of its own,
+        # and only this thread ever draws it.
         plt.close("all")  # nothing left over from earlier cells may be drawn into or shown here
-        draw(**values)
-        for number in plt.get_fignums():
-            fig = plt.figure(number)
+        with plt.ioff():
+            draw(**values)
+            figures = [plt.figure(number) for number in plt.get_fignums()]
+            plt.close("all")
+        for fig in figures:
+            FigureCanvasAgg(fig)
             png, size = figure_png(fig)
             display(Image(data=png, format="png", **size))
-            plt.close(fig)
 
     out = widgets.interactive_output(show, controls)
     return InteractiveFigure([widgets.HBox(list(controls.values())), out])

@@ -251,7 +251,9 @@ def test_widget_renders_and_answers_a_slider_move(lab, browser, name, which, pri
     cell.screenshot(path=str(after_png))
     print(f"\n{name}: screenshots {before_png} and {after_png}; {time.time() - start:.0f} s")
     assert after_src != before_src, "the figure did not change after the slider moved"
-    # A changed but blank figure is a failure too (the bug this test once caught): compare how much is drawn.
+    # A changed but blank figure is a failure too (the bug this test once caught: one panel of three drawn blank
+    # when a second kernel thread redrew the figure during the render). So each third of the image, left to right,
+    # where the panels sit, must hold ink before the move and keep at least half of it after.
     inked = page.evaluate(
         """async (sources) => Promise.all(sources.map(async (src) => {
             const img = new Image();
@@ -263,14 +265,20 @@ def test_widget_renders_and_answers_a_slider_move(lab, browser, name, which, pri
             const ctx = canvas.getContext('2d');
             ctx.drawImage(img, 0, 0);
             const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
-            let dark = 0;
-            for (let i = 0; i < data.length; i += 4) if (data[i] + data[i + 1] + data[i + 2] < 720) dark++;
-            return dark / (canvas.width * canvas.height);
+            const dark = [0, 0, 0];
+            for (let i = 0; i < data.length; i += 4) {
+                const third = Math.min(2, Math.floor(3 * ((i / 4) % canvas.width) / canvas.width));
+                if (data[i] + data[i + 1] + data[i + 2] < 720) dark[third]++;
+            }
+            return dark.map(d => 3 * d / (canvas.width * canvas.height));
         }))""",
         [before_src, after_src],
     )
-    print(f"{name}: share of drawn pixels before {inked[0]:.3f}, after {inked[1]:.3f}")
-    assert inked[1] > 0.5 * inked[0], f"the figure after the move is nearly blank ({inked[1]:.3f} vs {inked[0]:.3f})"
+    before_ink, after_ink = (" / ".join(f"{v:.3f}" for v in shares) for shares in inked)
+    print(f"{name}: share of drawn pixels in each third before {before_ink}, after {after_ink}")
+    for third, (before, after) in enumerate(zip(*inked, strict=True)):
+        assert before > 0.01, f"third {third + 1} of the figure is blank before the move ({before_ink})"
+        assert after > 0.5 * before, f"third {third + 1} of the figure is nearly blank after the move ({after_ink})"
     if prints:
         assert before_text and after_text and after_text != before_text, (
             f"the printed number did not update: {before_text!r} -> {after_text!r}"

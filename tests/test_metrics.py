@@ -53,6 +53,45 @@ def test_fisher_divergence_of_a_shifted_score():
         sl.metrics.fisher_divergence(None, lambda y: -y, x)
 
 
+def test_estimate_prints_at_the_precision_of_its_error():
+    assert str(sl.metrics.Estimate(0.1234, 0.0123)) == "0.12 ± 0.01"
+    assert str(sl.metrics.Estimate(1234.5, 56.0)) == "1230 ± 60"
+    assert str(sl.metrics.Estimate(-0.51949, 0.0449)) == "-0.52 ± 0.04"
+    assert "nan" in str(sl.metrics.Estimate(1.0, float("nan")))
+    assert f"{sl.metrics.Estimate(0.1234, 0.0123):>12}" == " 0.12 ± 0.01"
+
+
+def test_mean_with_se():
+    est = sl.metrics.mean_with_se([1.0, 2.0, 3.0, 4.0])
+    assert est.value == pytest.approx(2.5)
+    assert est.se == pytest.approx(np.std([1, 2, 3, 4], ddof=1) / 2)
+    with pytest.raises(ValueError, match="1D array of at least 2"):
+        sl.metrics.mean_with_se([1.0])
+    with pytest.raises(ValueError, match="finite"):
+        sl.metrics.mean_with_se([1.0, np.nan])
+
+
+def test_standard_errors_match_the_spread_over_repeats():
+    # The reported standard error must be the standard deviation of the estimate over independent
+    # repeats (to 20%: 300 repeats give the spread to about 4%), for the Fisher divergence and for the
+    # energy distance of two distributions that differ (where its first-order error is the whole error).
+    keys = jax.random.split(jax.random.key(13), 300)
+    fisher = [sl.metrics.fisher_divergence(lambda y: -0.5 * y, lambda y: -y, jax.random.normal(k, (200, 2)),
+                                           return_se=True) for k in keys]
+    values, ses = np.array(fisher).T
+    assert values.mean() == pytest.approx(0.25, rel=0.02)  # 0.5 * 0.25 * E|x|^2 = 0.25
+    assert np.mean(ses) == pytest.approx(values.std(ddof=1), rel=0.2)
+    assert fisher[0].value == pytest.approx(sl.metrics.fisher_divergence(lambda y: -0.5 * y, lambda y: -y,
+                                                                         jax.random.normal(keys[0], (200, 2))))
+    rng = np.random.default_rng(3)
+    energy = [sl.metrics.energy_distance(rng.normal(size=(150, 2)), rng.normal(size=(100, 2)) + [1.0, 0.0],
+                                         return_se=True) for _ in range(300)]
+    values, ses = np.array(energy).T
+    assert np.mean(ses) == pytest.approx(values.std(ddof=1), rel=0.2)
+    x, y = rng.normal(size=(40, 2)), rng.normal(size=(30, 2))
+    assert sl.metrics.energy_distance(x, y, return_se=True).value == sl.metrics.energy_distance(x, y)
+
+
 def test_mode_shares():
     x = np.array([[5.0, 5.0], [4.0, 6.0], [-5.0, -4.0], [6.0, 5.0]])
     np.testing.assert_allclose(sl.metrics.mode_shares(x, [[5, 5], [-5, -5]]), [0.75, 0.25])
