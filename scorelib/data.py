@@ -69,6 +69,10 @@ class GaussianMixture:
         with np.errstate(divide="ignore"):
             log_w = np.log(weights)
         self._log_norm = jnp.asarray(log_w - 0.5 * logdet - 0.5 * d * np.log(2 * np.pi), jnp.float32)
+        # Isotropic components (cov_k = v_k I, e.g. a KDE) allow a perturbed score by matrix products alone.
+        variances = np.trace(covs, axis1=1, axis2=2) / d
+        isotropic = np.allclose(covs, variances[:, None, None] * np.eye(d)[None], rtol=0, atol=1e-12)
+        self._iso_var = jnp.asarray(variances, jnp.float32) if isotropic else None
 
     @property
     def dim(self) -> int:
@@ -134,6 +138,12 @@ class GaussianMixture:
         check_points(x, "x", self.dim)
         x = jnp.asarray(x)
         sigma = broadcast_levels(sigma, x)
+        if self._iso_var is not None:  # cov_k + sigma^2 I = var_nk I: no (n, k, d, d) systems to solve
+            var = self._iso_var[None] + (sigma**2)[:, None]  # (n, k)
+            sq = jnp.sum(x**2, axis=1)[:, None] - 2 * x @ self.means.T + jnp.sum(self.means**2, axis=1)[None]
+            log_p = jnp.log(self.weights)[None] - 0.5 * self.dim * jnp.log(var) - 0.5 * jnp.maximum(sq, 0) / var
+            r_over_var = jax.nn.softmax(log_p, axis=1) / var  # (n, k)
+            return r_over_var @ self.means - jnp.sum(r_over_var, axis=1, keepdims=True) * x
         covs = self.covs[None] + (sigma**2)[:, None, None, None] * jnp.eye(self.dim, dtype=x.dtype)  # (n, k, d, d)
         diff = x[:, None, :] - self.means[None]  # (n, k, d)
         solved = jnp.linalg.solve(covs, diff[..., None])[..., 0]  # cov^{-1} (x - mean)

@@ -81,8 +81,12 @@ def test_perturbed_adds_variance():
     np.testing.assert_allclose(np.asarray(p.covs)[:, 0, 0], [5.0, 5.0])
 
 
-@pytest.mark.parametrize("dist", [MIX_1D, MIX_2D])
+KDE_8D = sl.data.kde(np.random.default_rng(0).uniform(size=(50, 8)), 0.05)  # isotropic: the matrix-product path
+
+
+@pytest.mark.parametrize("dist", [MIX_1D, MIX_2D, KDE_8D], ids=["1d", "2d-anisotropic", "kde-8d"])
 def test_perturbed_score_matches_perturbed_mixture(dist):
+    assert (dist._iso_var is None) == (dist is MIX_2D)  # both code paths are exercised
     x = dist.sample(jax.random.key(5), 64) * 1.5
     # One level per point, traced inside jit: each row matches the score of its own perturbed mixture.
     sigmas = jnp.concatenate([jnp.full(32, 0.1), jnp.full(32, 2.0)])

@@ -163,6 +163,24 @@ def test_fit_stops_on_divergence_naming_the_step():
         )
 
 
+def test_fit_ema_is_the_moving_average_of_the_iterates():
+    # The EMA after each step, computed by hand from the per-step parameters (snapshots every step), over
+    # 7 steps in chunks of 3 (so the masked tail of the last chunk must not update the average either).
+    kwargs = dict(key=jax.random.key(7), data=jax.random.normal(jax.random.key(8), (64, 1)), batch_size=8,
+                  optimizer=optax.adam(5e-2), progress=False)
+    decay = 0.8
+    result = sl.train.fit(linear_model_loss, zeros(), steps=7, chunk_size=3, ema_decay=decay, **kwargs)
+    iterates = sl.train.fit(linear_model_loss, zeros(), steps=7, snapshot_every=1, **kwargs).snapshots
+    expected = {"a": 0.0, "b": 0.0}
+    for _, p in iterates[1:]:
+        expected = {k: decay * expected[k] + (1 - decay) * float(p[k]) for k in expected}
+    for k in expected:
+        np.testing.assert_allclose(float(result.ema_params[k]), expected[k], rtol=1e-5)
+        assert float(result.params[k]) == float(iterates[-1][1][k])  # the EMA does not change the iterates
+    assert abs(expected["a"] - float(result.params["a"])) > 1e-3  # the check can tell the EMA from the last step
+    assert sl.train.fit(linear_model_loss, zeros(), steps=7, **kwargs).ema_params is None
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [
@@ -174,6 +192,8 @@ def test_fit_stops_on_divergence_naming_the_step():
         (dict(data=jnp.array([[1.0], [jnp.inf]])), "NaN or inf"),
         (dict(snapshot_every=7), "divide"),
         (dict(snapshot_every=0), "snapshot_every"),
+        (dict(ema_decay=1.0), r"ema_decay must be a number in \[0, 1\)"),
+        (dict(ema_decay="0.99"), "ema_decay"),
     ],
 )
 def test_fit_bad_inputs(kwargs, match):
