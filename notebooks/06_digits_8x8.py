@@ -12,25 +12,28 @@
 # ---
 
 # %% [markdown]
-# # 06 · Generating 8x8 digits
+# # 06 · Generating 8x8 digits, and telling a generator from a copier
 #
 # Everything so far lived in one or two dimensions. Here the data are scikit-learn's 8x8 handwritten digits: 64
-# dimensions, 1797 images. We first reproduce the digits experiment of the JAX notebook *Generative Modeling by
+# dimensions, 1797 images. We reproduce the digits experiment of the JAX notebook *Generative Modeling by
 # Estimating Gradients of Data Distribution in JAX* [6] (sliced score matching and low-temperature Langevin
-# dynamics), then build a noise-conditional score network with annealed Langevin sampling, as in notebook 05, and
-# put numbers on both with an evaluation anyone can rerun.
+# dynamics), build a noise-conditional score network with annealed Langevin sampling as in notebook 05, and put
+# numbers on both that a reviewer can trust: numbers that a copy of the training set, a blur or a Gaussian cannot
+# pass.
 #
 # In this notebook you will:
 #
-# - load the digits (nothing is downloaded) and see why exact ISM would need 64 Jacobian-vector products per step;
-# - reproduce the JAX notebook's baseline and measure it;
-# - evaluate generated digits with a classifier trained on real ones: confident fraction, classes covered and the
-#   distance to the nearest training digit (are the samples copies?);
-# - choose the noise levels by the rules of Song & Ermon [2], $\sigma_1 \approx \max_{i,j}|\mathbf x_i - \mathbf x_j|$
-#   and $\sigma_{i-1}/\sigma_i = \gamma$, and see where their step-size rule stops helping;
-# - see why a plain MLP learns poor scores at small noise, and fix it by whitening with the data covariance:
+# - split the digits three ways (training, validation for choosing settings, test for reporting) and measure
+#   generated digits four ways, each aimed at a known failure: a Fréchet distance in a classifier's feature space,
+#   k-nearest-neighbour precision and recall, a data-copying test, and the class balance;
+# - check the measures on generators that fail on purpose (exact and noisy copies of training digits, blurs, the
+#   best Gaussian fit, the exact score of the training set) and see each caught by the measure meant for it;
+# - reproduce the JAX notebook's recipe and measure it;
+# - choose the noise levels by the rules of Song & Ermon [2], and see why a plain MLP learns poor scores at small
+#   noise and how whitening with the data covariance fixes it,
 #   $s_\theta(\mathbf x, \sigma) = -U\operatorname{diag}(\boldsymbol\lambda + \sigma^2)^{-1/2}(\mathbf u - g_\theta)$;
-# - generate recognisable digits, and use the score as a denoiser with Tweedie's formula,
+# - choose the sampler's step size and steps per level on the validation split, and report on the test split;
+# - use the score as a denoiser with Tweedie's formula,
 #   $\mathbb E[\mathbf x \mid \tilde{\mathbf x}] = \tilde{\mathbf x} + \sigma^2 \nabla \log p_\sigma(\tilde{\mathbf x})$.
 
 # %%
@@ -43,7 +46,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import optax
 from scipy.optimize import brentq
-from scipy.spatial.distance import pdist
+from scipy.spatial.distance import cdist, pdist
 from scipy.stats import norm
 
 import scorelib as sl
@@ -56,8 +59,11 @@ notebook_start = time.perf_counter()
 
 # %%
 SEED = 0
-N_GENERATED = 500  # samples evaluated for each model
+N_BOOT = 100  # bootstrap resamples behind each standard error
 N_SHOWN = 40  # digits shown in a grid
+
+# Generators that fail on purpose
+COPY_NOISE = 0.1  # the noisy copier: training digits plus N(0, 0.1^2) in every pixel
 
 # The JAX notebook's baseline [6]
 BASELINE_SIZES = (64, 128, 128, 64)  # softplus MLP
@@ -72,65 +78,174 @@ SIGMA_MIN = 0.03  # half the spacing of the data's 17 grey levels (multiples of 
 HIDDEN = (256, 256)  # the correction MLP, SiLU
 STEPS, BATCH_SIZE = 16_000, 256
 LR = 2e-3  # peak learning rate of a cosine decay
-SNAPSHOT_EVERY = 2000
+EMA_DECAY = 0.999  # exponential moving average of the weights [2]
 PLAIN_STEPS = 2000  # the plain noise-conditional MLP of notebook 05, for comparison
-STEPS_EACH = 50  # Langevin steps per noise level
 RULE_RATIOS = np.geomspace(1e-3, 1.0, 400)  # values of eps / sigma_L^2 at which the step rule is evaluated
-EPS_RATIO = 0.2  # step size at the last level, eps / sigma_L^2 (section 3 explains the choice)
 
-# Figures and widgets
-N_DENOISED = 10  # held-out digits in the denoising figure
-WIDGET_RATIOS = (0.01, 0.05, 0.2, 1.0)  # eps / sigma_L^2 on the sampler widget's slider
-WIDGET_STEPS = (10, 25, 50)  # steps per level on the sampler widget's slider
-N_WIDGET_CHAINS = 100
+# The sampler's settings, chosen on the validation split
+GRID_RATIOS = (0.02, 0.05, 0.2)  # step size at the last level, eps / sigma_L^2
+GRID_STEPS = (25, 50, 100)  # Langevin steps per noise level
+COPY_Z_LIMIT = 3.0  # a setting qualifies if its samples are as far from the training digits as unseen ones: |Z_U| < 3
+N_SAMPLE_SEEDS = 2  # independent sampling runs reported on the test split
+
+# The targets of the evaluation (section 6)
+TARGET_FD_FACTOR = 2.0  # Frechet distance at most this times that of real test digits
+TARGET_RECALL_FACTOR = 0.85  # recall at least this times theirs
+TARGET_PRECISION_MARGIN = 0.05  # precision at least theirs minus this
+TARGET_TV_SPREADS = 2.0  # class-balance distance at most real digits' mean plus this many of their spreads
+
+# Figures
+N_PAIRS = 10  # samples shown beside their nearest training digit
+N_CHAINS_SHOWN = 5  # chains shown across the levels
+N_DENOISED = 10  # validation digits in the denoising figure
 
 lr_schedule = optax.cosine_decay_schedule(LR, STEPS)
 plain_lr_schedule = optax.cosine_decay_schedule(LR, PLAIN_STEPS)
-assert EPS_RATIO in WIDGET_RATIOS and STEPS_EACH in WIDGET_STEPS, "the widget's default must be on its grid"
 
 key = jax.random.key(SEED)
-(key_base_init, key_base_train, key_base_start, key_base_sample, key_init, key_check, key_train, key_plain_init,
- key_eval, key_start, key_sample, key_denoise, key_widget_start, key_widget_sample) = jax.random.split(key, 14)
+(key_copies, key_base_init, key_base_train, key_base_start, key_base_sample, key_init, key_check, key_train,
+ key_plain_init, key_eval, key_grid, key_test, key_denoise) = jax.random.split(key, 13)
 
 # %% [markdown]
-# ## 1. The data, and an evaluation anyone can rerun
+# ## 1. The data, and an evaluation that catches known failures
 #
-# `sl.data.load_digits_01` returns scikit-learn's bundled digits scaled to $[0, 1]$. `sl.metrics.DigitsEvaluator`
-# splits them (75% train, 25% held out, stratified), fits a logistic-regression classifier on the training split, and
-# for any set of images reports
+# `sl.digits.DigitsBenchmark` splits scikit-learn's bundled digits (`sl.data.load_digits_01`, scaled to $[0, 1]$;
+# nothing is downloaded) three ways, stratified by class: 60% **training** (the generative models' data, and the
+# reference set of the measures), 20% **validation** (for choosing settings such as the sampler's step size) and 20%
+# **test** (for the numbers we report, looked at once). A small MLP classifier (64 ReLU units, scikit-learn) is
+# trained on the training split; its hidden layer gives the feature space of the measures, and its predictions the
+# classes. Each measure aims at a failure that the others can miss:
 #
-# - the **confident fraction**: the share classified with probability at least 0.9;
-# - the number of **classes** among the predictions (of 10);
-# - the median **distance to the nearest training digit**, to tell new digits from copies.
+# - **FD**, the Fréchet distance between Gaussians fitted to the features of the samples and of the training
+#   digits, $|\boldsymbol\mu_1 - \boldsymbol\mu_2|^2 + \operatorname{tr}\big(C_1 + C_2 - 2(C_1C_2)^{1/2}\big)$: the
+#   FID of Heusel et al. [7] for 8x8 digits. The features are the hidden layer's *pre-activations* $W_1\mathbf x +
+#   \mathbf b_1$: trained to separate the classes, and an affine map of the pixels, so each class keeps a roughly
+#   Gaussian shape (after the ReLU many features sit exactly at 0, a point mass a Gaussian describes badly). FD
+#   catches samples whose overall statistics are off: blurs (too little variance), noise, a Gaussian.
+# - **Precision** and **recall** [8], with $k = 3$: the share of samples inside the union of $k$-nearest-neighbour
+#   balls around the training digits' features (fidelity: is each sample like some real digit?), and the share of
+#   training digits inside the balls around the samples (coverage: is every kind of digit produced?).
+# - **Copying** [9]: how far each sample is from its nearest training digit, in pixels, compared with real digits
+#   the model never saw. `copy share` is the share of samples closer to a training digit than 95% of the unseen
+#   digits are (about 0.05 for a generator as original as real unseen digits, 1 for a copier), and $Z_U$ is the
+#   Mann-Whitney statistic of Meehan et al. [9] between the two sets of distances: about $\mathcal N(0, 1)$ when
+#   samples are as far from the training set as unseen digits, strongly negative (below $-3$, say) when they are
+#   closer, i.e. copies, and positive when they are farther (junk).
+# - **Class TV**: the total-variation distance between the histogram of predicted classes and the training
+#   labels' histogram. Real digits get a non-zero value by chance; `class_tv_real` is its mean and spread for the
+#   same number of real digits.
 #
-# The held-out real digits give the reference values. Every model below trains on the training split only.
+# Each number comes with a bootstrap standard error over the samples. FD and recall depend on the number of
+# samples, so every generator below produces as many digits as the test split holds, and the real test digits,
+# evaluated as if they were samples (their copying test against the validation digits), are the row to match.
 
 # %%
-X, y = sl.data.load_digits_01()
-evaluator = sl.metrics.DigitsEvaluator(X, y)
-x_train, x_heldout = jnp.asarray(evaluator.X_train), jnp.asarray(evaluator.X_heldout)
-d = x_train.shape[1]
-reference = evaluator.evaluate(evaluator.X_heldout)
+benchmark = sl.digits.DigitsBenchmark(seed=SEED)
+split = benchmark.split
+x_train = jnp.asarray(split.X_train)
+n_samples, d = benchmark.n_test, x_train.shape[1]
+real = benchmark.reference("test", n_boot=N_BOOT, seed=SEED)
+MEASURES = ("fd", "precision", "recall", "copy_share", "copy_z", "class_tv")
+
+
+def print_table(rows):
+    """One line per generator: each measure as value ± standard error."""
+    print(f"{'':32s}" + "".join(f"{label:>15s}" for label in ("FD", "precision", "recall", "copy share", "Z_U",
+                                                                "class TV")))
+    for name, r in rows.items():
+        print(f"{name:32s}" + "".join(f"{str(r[m]):>15s}" for m in MEASURES))
+
 
 # %%
 # NBVAL_CHECK_OUTPUT
-print(f"{len(X)} digits of {d} pixels; training split {len(x_train)}, held out {len(x_heldout)}")
-print(f"classifier accuracy on held-out digits {evaluator.heldout_accuracy:.2f}")
-print(f"held-out real digits: confident fraction {reference['confident_fraction']:.2f}, "
-      f"{reference['n_classes']} classes, median nearest-training distance {reference['nn_distance']:.2f}")
-assert evaluator.heldout_accuracy > 0.95 and reference["n_classes"] == 10
+print(f"{len(split.X_train)} training, {len(split.X_val)} validation, {len(split.X_test)} test digits of {d} pixels")
+print(f"classifier accuracy on the test digits {benchmark.test_accuracy:.2f}")
+print_table({"real test digits": real})
+print(f"class TV of {n_samples} real digits by chance: {real['class_tv_real']}")
+assert benchmark.test_accuracy > 0.9
+assert real["copy_share"].value < 0.15 and abs(real["copy_z"].value) < 3, "unseen digits are not copies"
 
 # %%
-fig, ax = plt.subplots(figsize=(7, 3.6))
-sl.plotting.plot_digits(ax, evaluator.X_heldout[:N_SHOWN], title="held-out real digits")
+fig, ax = plt.subplots(figsize=(7.5, 3.6))
+sl.plotting.plot_digits(ax, split.X_test[:N_SHOWN], title="real test digits")
 plt.show()
 
 # %% [markdown]
-# Exact ISM would need the trace of the $64 \times 64$ Jacobian of the score: 64 forward-mode products per batch,
-# where sliced score matching needs one and denoising score matching none (notebook 03 measured how the cost of the
-# exact trace grows with the dimension).
+# ## 2. Generators that fail on purpose
 #
-# ## 2. The JAX notebook's baseline: sliced score matching and low-temperature Langevin
+# A measure is only worth reporting if it fails the generators it should fail. Five that need no training:
+#
+# - **exact copies**: training digits drawn at random (a model that memorised its data);
+# - **noisy copies**: training digits plus $\mathcal N(0, 0.1^2)$ noise in every pixel (a memoriser that hides it);
+# - **blurs**: the average of two training digits of the same class (a model that averages its data);
+# - **the best Gaussian fit**: samples of $\mathcal N(\boldsymbol\mu, \Sigma)$ with the training digits' mean and
+#   covariance. This is where the network of section 4 starts ($g_\theta = 0$), and where its sampler would end
+#   if it learned nothing;
+# - **real validation digits**, as a second "perfect" generator (its copying test against the test digits).
+
+# %%
+def blurs(key, x, labels, n):
+    """n averages of two distinct training digits of the same class (classes drawn as in the data)."""
+    key_first, key_second = jax.random.split(key)
+    first = np.asarray(jax.random.choice(key_first, len(x), (n,), replace=False))
+    u = np.asarray(jax.random.uniform(key_second, (n,)))
+    second = np.empty(n, dtype=int)
+    for i, j in enumerate(first):
+        same_class = np.flatnonzero((labels == labels[j]) & (np.arange(len(x)) != j))
+        second[i] = same_class[int(u[i] * len(same_class))]
+    return 0.5 * (x[first] + x[second])
+
+
+def gaussian_samples(key, mean, cov, n):
+    """n samples of N(mean, cov): mean + V diag(w)^1/2 z, with cov = V diag(w) V^T (round-off negatives set to 0)."""
+    w, v = np.linalg.eigh(cov)
+    return mean + np.asarray(jax.random.normal(key, (n, len(mean)))) @ (v * np.sqrt(np.clip(w, 0, None))).T
+
+
+key_copy, key_noisy, key_blur, key_gauss = jax.random.split(key_copies, 4)
+pick = np.asarray(jax.random.choice(key_copy, len(split.X_train), (n_samples,), replace=False))
+gaussian_mean, gaussian_cov = split.X_train.mean(axis=0), np.cov(split.X_train.T)
+failing = {
+    "exact copies": split.X_train[pick],
+    "noisy copies": split.X_train[pick] + COPY_NOISE * np.asarray(jax.random.normal(key_noisy, (n_samples, d))),
+    "blurs (pair averages)": blurs(key_blur, split.X_train, split.y_train, n_samples),
+    "Gaussian fit": gaussian_samples(key_gauss, gaussian_mean, gaussian_cov, n_samples),
+}
+results = {"real test digits": real, "real validation digits": benchmark.reference("val", n_boot=N_BOOT, seed=SEED)}
+results.update({name: benchmark.evaluate(x, n_boot=N_BOOT, seed=SEED) for name, x in failing.items()})
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print_table(results)
+
+
+def worse(name, measure, sign=+1):
+    """How many standard errors `name` is worse than the real test digits on `measure` (sign -1: lower is worse)."""
+    a, b = results[name][measure], real[measure]
+    return sign * (a.value - b.value) / np.hypot(a.se, b.se)
+
+
+for name in ("exact copies", "noisy copies"):
+    assert results[name]["copy_share"].value > 0.5 and results[name]["copy_z"].value < -10, f"{name}: copying test"
+assert worse("blurs (pair averages)", "recall", -1) > 5, "recall catches blurs"
+assert worse("Gaussian fit", "fd") > 3 and worse("Gaussian fit", "precision", -1) > 5
+assert results["real validation digits"]["copy_z"].value > -3 and worse("real validation digits", "fd") < 3
+
+# %% [markdown]
+# Each failure is caught by the measure meant for it (the cell asserts it):
+#
+# - Both copiers have a **copy share** near 1 and a $Z_U$ far below $-3$, while real unseen digits sit near the 0.05
+#   the test is built for, with a $Z_U$ of order 1. Exact copies score as well as real digits, or better, on FD,
+#   precision and recall: they *are* real digits. That is why a copying test has to stand beside those measures.
+# - **Blurs** keep high precision (an average of two 3s still looks like a 3) but lose **recall**: averaging removes
+#   the variety of strokes, so many real digits are near no blur. Their FD is about twice that of real digits, but
+#   with 360 samples that difference is within about two standard errors: FD alone would not catch them here,
+#   recall does (asserted). Their $Z_U$ is negative too: an average of two training digits lies close to both.
+# - The **Gaussian fit** has the right mean and covariance in pixel space and still fails **FD** (several times
+#   that of real digits) and, above all, **precision**: most of its samples are speckled images that no real digit
+#   resembles. Its $Z_U$ is strongly positive: its samples are farther from every training digit than real digits.
+#
+# ## 3. The JAX notebook's baseline: sliced score matching and low-temperature Langevin
 #
 # The JAX notebook [6] trained an MLP $64 \to 128 \to 128 \to 64$ with sliced score matching [3] (one Gaussian
 # projection, not variance-reduced) on digits plus Gaussian noise of standard deviation 0.1, for 5000 steps of batch
@@ -157,35 +272,35 @@ fit_base = sl.train.fit(ssm_objective(BASELINE_NOISE), sl.nets.mlp_init(key_base
                         optimizer=optax.adam(BASELINE_LR))
 train_seconds = time.perf_counter() - start
 
-x0_base = BASELINE_START * jax.random.uniform(key_base_start, (N_GENERATED, d))
+x0_base = BASELINE_START * jax.random.uniform(key_base_start, (n_samples, d))
 samples_base = sl.samplers.decaying_langevin(
     sl.nets.bind(sl.nets.mlp_apply, fit_base.params), x0_base, key_base_sample, eps=BASELINE_EPS,
     decay=BASELINE_DECAY, n_steps=BASELINE_SAMPLER_STEPS, temperature=BASELINE_TEMPERATURE).samples
-result_base = evaluator.evaluate(samples_base)
+results["JAX notebook's recipe [6]"] = benchmark.evaluate(samples_base, n_boot=N_BOOT, seed=SEED)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-print(f"baseline: confident fraction {result_base['confident_fraction']:.2f}, {result_base['n_classes']} classes, "
-      f"median nearest-training distance {result_base['nn_distance']:.2f}")
-spread_base, spread_real = np.median(pdist(np.asarray(samples_base))), np.median(pdist(evaluator.X_heldout))
-print(f"median distance between two samples {spread_base:.2f} (between two held-out real digits {spread_real:.2f})")
+print_table({name: results[name] for name in ("real test digits", "JAX notebook's recipe [6]")})
+spread_base, spread_real = np.median(pdist(np.asarray(samples_base))), np.median(pdist(split.X_test))
+print(f"median distance between two samples {spread_base:.2f} (between two real test digits {spread_real:.2f})")
 assert spread_base < 0.5 * spread_real, "the baseline's samples should be much alike"
-assert result_base["confident_fraction"] < 0.2 and result_base["nn_distance"] > 1.5 * reference["nn_distance"]
+assert worse("JAX notebook's recipe [6]", "recall", -1) > 5 and worse("JAX notebook's recipe [6]", "fd") > 5
 
 # %%
-fig, ax = plt.subplots(figsize=(7, 3.6))
-sl.plotting.plot_digits(ax, samples_base[:N_SHOWN], title="baseline samples (the JAX notebook's recipe)")
+fig, ax = plt.subplots(figsize=(7.5, 3.6))
+sl.plotting.plot_digits(ax, samples_base[:N_SHOWN], title="the JAX notebook's recipe: samples")
 plt.show()
 
 # %% [markdown]
-# The baseline produces nearly the same blurry blob over and over: its samples are much closer to one another than
-# real digits are (the two median distances above), and they fall into only the printed number of classes. Three
-# reasons, each met earlier in the course: the sampler's step decays before the chains can mix (notebook 03), so
-# every chain descends to the nearest mode from nearly the same start; the temperature 0.02 (a variance of $0.02^2$
-# in the usual convention) removes almost all of Langevin's noise, so what remains is gradient ascent; and one noise
-# level of 0.1 leaves the score poor away from the data (notebooks 01 and 05).
+# The recipe produces nearly the same blurry blob over and over: its samples are much closer to one another than
+# real digits are (the two median distances above); its precision and recall are 0, its FD is a hundred times or
+# more that of real digits, and nearly all its samples are given one class (class TV near 0.9). Three reasons, each
+# met earlier in the course: the sampler's step decays before the chains can mix (notebook 03), so every chain
+# descends to the nearest mode from nearly the same start; the temperature 0.02 (a variance of $0.02^2$ in the usual
+# convention) removes almost all of Langevin's noise, so what remains is gradient ascent; and one noise level of 0.1
+# leaves the score poor away from the data (notebooks 01 and 05).
 #
-# ## 3. A noise-conditional model, with its settings from the data
+# ## 4. A noise-conditional model, with its noise levels from the data
 #
 # Song & Ermon [2] give rules for the noise levels and the step size:
 #
@@ -203,13 +318,11 @@ plt.show()
 # The step rule is derived for Gaussian data, and it cannot be met exactly: its left side is a weighted average of
 # $\gamma^2$ and $\frac{2}{2 - r}$ (weights $(1 - r)^{2T}$ and $1 - (1 - r)^{2T}$), both above 1, so it is above 1
 # for every $T$ and every $r$ in $(0, 1]$. The best it can do is its smallest value, printed below with the $r$ where
-# it occurs. On the digits that step is too timid: a larger one gives clearly better samples. So the step we use,
-# $0.2\,\sigma_L^2$, was **not** set by the rule: we chose it by looking at samples on the widget of section 6 (a
-# grid of step sizes on 100 chains of their own; its confident fractions are printed there). Section 4 evaluates
-# both steps on the same 500 chains.
+# it occurs. Section 5 does not take it on trust: it tries the step sizes and steps per level of a small grid on
+# the validation split.
 
 # %%
-sigma_max = float(pdist(evaluator.X_train).max())
+sigma_max = float(pdist(split.X_train).max())
 gamma = brentq(lambda g: norm.cdf(np.sqrt(2 * d) * (g - 1) + 3 * g) - norm.cdf(np.sqrt(2 * d) * (g - 1) - 3 * g) - 0.5,
                1.0 + 1e-6, 3.0)
 n_levels = 1 + int(np.ceil(np.log(sigma_max / SIGMA_MIN) / np.log(gamma)))
@@ -221,17 +334,15 @@ def step_rule(r, gamma, T):
     return (1 - r) ** (2 * T) * (gamma**2 - 2 / (2 - r)) + 2 / (2 - r)
 
 
-rule_values = step_rule(RULE_RATIOS, gamma, STEPS_EACH)
-rule_ratio = float(RULE_RATIOS[np.argmin(rule_values)])
-eps = EPS_RATIO * SIGMA_MIN**2
+rule_at_50 = step_rule(RULE_RATIOS, gamma, 50)
 
 # %%
 # NBVAL_CHECK_OUTPUT
 print(f"sigma_1 = largest training distance = {sigma_max:.3f}; gamma = {gamma:.3f}; "
       f"L = {n_levels} levels down to sigma_L = {SIGMA_MIN}")
-print(f"step rule: smallest at eps = {rule_ratio:.3f} sigma_L^2, where it is {rule_values.min():.3f} (target 1); "
-      f"used: eps = {EPS_RATIO} sigma_L^2 = {eps:.1e}, chosen from samples")
-assert np.all(rule_values > 1), "the rule's left side is above 1 for every step"
+print(f"step rule at T = 50: smallest at eps = {RULE_RATIOS[np.argmin(rule_at_50)]:.3f} sigma_L^2, "
+      f"where it is {rule_at_50.min():.3f} (target 1)")
+assert np.all(rule_at_50 > 1), "the rule's left side is above 1 for every step"
 
 # %% [markdown]
 # **The network.** A plain noise-conditional MLP (`sl.nets.ncsn_apply`, notebook 05) learns the scores of large
@@ -265,25 +376,28 @@ def preconditioned_score(mlp, freqs, data, x, sigma):
     return -((u - g) * scale) @ U.T
 
 
+x_val = jnp.asarray(split.X_val, jnp.float32)
 params0 = sl.nets.preconditioned_ncsn_init(key_init, x_train, HIDDEN)
 gaussian_params = {**params0, "mlp": jax.tree.map(jnp.zeros_like, params0["mlp"])}  # g = 0
 
 key_level, key_noise = jax.random.split(key_check)
-sigma_check = jnp.asarray(sigmas, jnp.float32)[jax.random.randint(key_level, (len(x_heldout),), 0, n_levels)]
-x_check = x_heldout + sigma_check[:, None] * jax.random.normal(key_noise, x_heldout.shape)
-inline = preconditioned_score(params0["mlp"], params0["frozen"]["freqs"], evaluator.X_train, x_check, sigma_check)
+sigma_check = jnp.asarray(sigmas, jnp.float32)[jax.random.randint(key_level, (len(x_val),), 0, n_levels)]
+x_check = x_val + sigma_check[:, None] * jax.random.normal(key_noise, x_val.shape)
+inline = preconditioned_score(params0["mlp"], params0["frozen"]["freqs"], split.X_train, x_check, sigma_check)
 library = sl.nets.preconditioned_ncsn_apply(params0, x_check, sigma_check)
 np.testing.assert_allclose(inline, library, rtol=1e-4, atol=1e-4 * float(jnp.abs(library).max()))
 
-x_gauss = x_heldout + SIGMA_MIN * jax.random.normal(key_noise, x_heldout.shape)
-cov = np.cov(evaluator.X_train.T) + SIGMA_MIN**2 * np.eye(d)
-gaussian_score = -np.linalg.solve(cov, (np.asarray(x_gauss, np.float64) - evaluator.X_train.mean(0)).T).T
+x_gauss = x_val + SIGMA_MIN * jax.random.normal(key_noise, x_val.shape)
+cov = gaussian_cov + SIGMA_MIN**2 * np.eye(d)
+gaussian_score = -np.linalg.solve(cov, (np.asarray(x_gauss, np.float64) - gaussian_mean).T).T
 gaussian_fit = sl.nets.preconditioned_ncsn_apply(gaussian_params, x_gauss, SIGMA_MIN)
 np.testing.assert_allclose(gaussian_fit, gaussian_score, rtol=1e-3, atol=1e-3 * np.abs(gaussian_score).max())
 
 # %% [markdown]
 # Both checks pass. From here on the library's `sl.nets.preconditioned_ncsn_init`/`preconditioned_ncsn_apply` are
-# used; the loss is `sl.losses.ncsn_loss` (notebook 05), unchanged, with a cosine-decaying learning rate.
+# used; the loss is `sl.losses.ncsn_loss` (notebook 05), unchanged, with a cosine-decaying learning rate. `fit` also
+# keeps an exponential moving average of the weights (`ema_decay`), technique 5 of Song & Ermon [2]: the average of
+# the last few thousand iterates, often a better model than the last one.
 
 # %%
 def ncsn_objective(apply, sigmas, **apply_kwargs):
@@ -297,14 +411,13 @@ def ncsn_objective(apply, sigmas, **apply_kwargs):
 start = time.perf_counter()
 fit_ncsn = sl.train.fit(ncsn_objective(sl.nets.preconditioned_ncsn_apply, sigmas), params0, key=key_train,
                         data=x_train, steps=STEPS, batch_size=BATCH_SIZE, optimizer=optax.adam(lr_schedule),
-                        snapshot_every=SNAPSHOT_EVERY)
+                        snapshot_every=PLAIN_STEPS, ema_decay=EMA_DECAY)
 ncsn_seconds = time.perf_counter() - start
-params = fit_ncsn.params
 
 # %% [markdown]
 # For comparison, the plain noise-conditional MLP of notebook 05 (same widths and activation, same training key, so
 # the same batches and noise) trained for 2000 steps, against the preconditioned one after the same 2000 steps (a
-# snapshot of the run above) and after all 16 000. The measure is the per-level loss on held-out digits, per
+# snapshot of the run above) and after all 16 000. The measure is the per-level loss on validation digits, per
 # dimension: $\mathbb E|\sigma s_\theta(\mathbf x + \sigma\mathbf z, \sigma) + \mathbf z|^2/d$.
 # `sl.losses.ncsn_loss(score_fn, x, key, [sigma], reduction="none")` gives that level's
 # $\frac12|\sigma s_\theta + \mathbf z|^2$ per point (a sum over the 64 pixels), so we average over points and
@@ -321,33 +434,34 @@ fit_plain = sl.train.fit(ncsn_objective(sl.nets.ncsn_apply, sigmas, activation=j
                          sl.nets.ncsn_init(key_plain_init, d, HIDDEN), key=key_train, data=x_train,
                          steps=PLAIN_STEPS, batch_size=BATCH_SIZE, optimizer=optax.adam(plain_lr_schedule))
 train_seconds += time.perf_counter() - start
-plain_params = fit_plain.params
-params_early = dict(fit_ncsn.snapshots)[PLAIN_STEPS]
 
 
 def heldout_level_losses(score_fn, x, key, sigmas):
-    """Per-dimension held-out loss E|sigma s + z|^2 / d at each level, and its standard error."""
+    """Per-dimension loss E|sigma s + z|^2 / d on the digits x at each level, and its standard error."""
     n, dim = x.shape
-    per_point = np.array([sl.losses.ncsn_loss(score_fn, x, key, [s], reduction="none") for s in sigmas]) * 2 / dim
-    return per_point.mean(axis=1), per_point.std(axis=1) / np.sqrt(n)
+    per_level = jax.vmap(lambda s: sl.losses.ncsn_loss(score_fn, x, key, s[None], reduction="none"))
+    per_point = np.asarray(per_level(jnp.asarray(sigmas, jnp.float32))) * 2 / dim  # (levels, points)
+    return per_point.mean(axis=1), per_point.std(axis=1, ddof=1) / np.sqrt(n)
 
 
 models = {
     "Gaussian fit (g = 0)": sl.nets.bind(sl.nets.preconditioned_ncsn_apply, gaussian_params),
-    f"plain NCSN, {PLAIN_STEPS} steps": sl.nets.bind(sl.nets.ncsn_apply, plain_params, activation=jax.nn.silu),
-    f"preconditioned, {PLAIN_STEPS} steps": sl.nets.bind(sl.nets.preconditioned_ncsn_apply, params_early),
-    f"preconditioned, {STEPS} steps": sl.nets.bind(sl.nets.preconditioned_ncsn_apply, params),
+    f"plain NCSN, {PLAIN_STEPS} steps": sl.nets.bind(sl.nets.ncsn_apply, fit_plain.params, activation=jax.nn.silu),
+    f"preconditioned, {PLAIN_STEPS} steps": sl.nets.bind(sl.nets.preconditioned_ncsn_apply,
+                                                          dict(fit_ncsn.snapshots)[PLAIN_STEPS]),
+    f"preconditioned, {STEPS} steps": sl.nets.bind(sl.nets.preconditioned_ncsn_apply, fit_ncsn.params),
+    "the same, EMA of the weights": sl.nets.bind(sl.nets.preconditioned_ncsn_apply, fit_ncsn.ema_params),
 }
 level_loss, level_error = {}, {}
 for name, score_fn in models.items():
-    level_loss[name], level_error[name] = heldout_level_losses(score_fn, x_heldout, key_eval, sigmas)
+    level_loss[name], level_error[name] = heldout_level_losses(score_fn, x_val, key_eval, sigmas)
 
 # %%
 # NBVAL_CHECK_OUTPUT
 show = [0, n_levels // 2, n_levels - 3, n_levels - 1]
-print("held-out loss per dimension at sigma = " + ", ".join(f"{sigmas[i]:.3f}" for i in show))
+print("validation loss per dimension at sigma = " + ", ".join(f"{sigmas[i]:.3f}" for i in show))
 for name, row in level_loss.items():
-    print(f"{name:28s} " + "  ".join(f"{row[i]:.2g}" for i in show))
+    print(f"{name:30s} " + "  ".join(f"{row[i]:.2g}" for i in show))
 largest_error = max(float(e.max()) for e in level_error.values())
 print(f"largest standard error of an entry: {largest_error:.1g}")
 plain_row = level_loss[f"plain NCSN, {PLAIN_STEPS} steps"]
@@ -357,10 +471,10 @@ assert np.all(early_row[-4:] < plain_row[-4:] - 3 * largest_error), "preconditio
 assert plain_row[-1] > gaussian_row[-1] + 3 * largest_error, "the plain MLP should trail the Gaussian fit at sigma_L"
 
 # %%
-fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
-for name, row in level_loss.items():
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
+for name, row in list(level_loss.items())[:4]:
     ax1.semilogx(sigmas, row, "o-", ms=3, label=name)
-ax1.set(xlabel=r"noise level $\sigma$", ylabel="held-out loss per dimension", title="held-out loss at each level")
+ax1.set(xlabel=r"noise level $\sigma$", ylabel="validation loss per dimension", title="loss at each level")
 ax1.legend()
 sl.plotting.plot_loss(ax2, fit_ncsn.losses)
 ax2.set(title="preconditioned NCSN: training loss", ylim=(float(np.percentile(fit_ncsn.losses, 1)) - 0.5, 15))
@@ -369,103 +483,223 @@ plt.show()
 # %% [markdown]
 # At large $\sigma$ everything is easy: the perturbed data are nearly Gaussian, and even $g = 0$ scores close to 0
 # (first column). At small $\sigma$ the plain MLP is worse than the Gaussian fit (last two columns), while the
-# preconditioned network, given the same 2000 steps, beats both, and at the smallest level is a little better still
-# after 16 000. The differences at small $\sigma$ are several times the largest standard error printed below the table.
+# preconditioned network, given the same 2000 steps, beats both (asserted, by at least three times the largest
+# standard error printed below the table). Training on to 16 000 steps does *not* lower the validation loss at the
+# smallest levels further: it ends a little higher than at 2000 steps, by about two standard errors. At small noise
+# the network begins to fit the 1077 training digits themselves rather than the distribution they come from, the
+# tendency that the copying test watches in sections 5 and 6. The moving average of the weights scores like the
+# last iterate (the last two rows): the cosine schedule has already brought the learning rate to nearly 0, which
+# averages the last iterates too. The samplers below use the moving average.
 #
-# ## 4. Sampling, and the numbers
+# ## 5. The sampler's settings, chosen on the validation split
 #
-# Annealed Langevin (`sl.samplers.annealed_langevin`) over the levels above, 50 steps each at
-# $a_i = \varepsilon\sigma_i^2/\sigma_L^2$, from uniform noise, and a final denoising step
-# $\mathbf x + \sigma_L^2 s_\theta(\mathbf x, \sigma_L)$ (Tweedie's formula [5], notebook 04): the last level's noise
-# is removed by the score itself. The sampler does that step with `denoise=True`; here it is written out, so that the
-# samples before it stay at hand for Exercise 2. The plain network gets the same sampler, and the preconditioned one
-# also runs with the step the rule gave.
+# Annealed Langevin (`sl.samplers.annealed_langevin`) runs $T$ steps at each level with step $a_i =
+# \varepsilon\sigma_i^2/\sigma_L^2$, from uniform noise, and ends with the denoising step $\mathbf x +
+# \sigma_L^2 s_\theta(\mathbf x, \sigma_L)$ (Tweedie's formula [5], notebook 04; `denoise=True`). Two settings are
+# free: $\varepsilon$ and $T$. We try a small grid of both on chains of their own and measure them against the
+# **validation** digits. Of the settings whose samples are as far from the training digits as unseen digits are
+# ($|Z_U| < 3$), we keep the one with the smallest FD. The test digits are not looked at until section 6. (The step
+# sizes of one $T$ run together, as one vectorised call.)
 
 # %%
-def annealed_then_denoised(score_fn, x0, key, *, sigmas, eps, n_steps_each):
-    """Annealed Langevin samples, before and after Tweedie's step x + sigma_L^2 s(x, sigma_L)."""
-    before = sl.samplers.annealed_langevin(score_fn, x0, key, sigmas=sigmas, eps=eps, n_steps_each=n_steps_each).samples
-    return before, before + sigmas[-1] ** 2 * score_fn(before, sigmas[-1])
-
-
-precond_score = models[f"preconditioned, {STEPS} steps"]
-plain_score = models[f"plain NCSN, {PLAIN_STEPS} steps"]
-x0 = jax.random.uniform(key_start, (N_GENERATED, d))
-samples_noisy, samples_ncsn = annealed_then_denoised(precond_score, x0, key_sample, sigmas=sigmas, eps=eps,
-                                                     n_steps_each=STEPS_EACH)
-_, samples_rule = annealed_then_denoised(precond_score, x0, key_sample, sigmas=sigmas,
-                                         eps=rule_ratio * SIGMA_MIN**2, n_steps_each=STEPS_EACH)
-_, samples_plain = annealed_then_denoised(plain_score, x0, key_sample, sigmas=sigmas, eps=eps,
-                                          n_steps_each=STEPS_EACH)
-result_ncsn, result_plain = evaluator.evaluate(samples_ncsn), evaluator.evaluate(samples_plain)
-result_rule = evaluator.evaluate(samples_rule)
+ema_score = models["the same, EMA of the weights"]
+x0_grid = jax.random.uniform(key_grid, (n_samples, d))
+grid = {}
+for steps_each in GRID_STEPS:
+    batch = jax.vmap(lambda e, k=steps_each: sl.samplers.annealed_langevin(
+        ema_score, x0_grid, key_grid, sigmas=sigmas, eps=e, n_steps_each=k, denoise=True).samples
+    )(jnp.asarray(GRID_RATIOS) * SIGMA_MIN**2)
+    for ratio, x in zip(GRID_RATIOS, np.asarray(batch), strict=True):
+        grid[(ratio, steps_each)] = (x, benchmark.evaluate(x, split="val", n_boot=N_BOOT, seed=SEED))
+original = [setting for setting, (_, r) in grid.items() if abs(r["copy_z"].value) < COPY_Z_LIMIT]
+chosen_ratio, chosen_steps = min(original, key=lambda setting: grid[setting][1]["fd"].value)
+eps = chosen_ratio * SIGMA_MIN**2
 
 # %%
 # NBVAL_CHECK_OUTPUT
-rows = [("held-out real digits", reference), ("JAX notebook's baseline", result_base),
-        (f"plain NCSN ({PLAIN_STEPS} steps)", result_plain),
-        (f"preconditioned, eps {rule_ratio:.2f} s_L^2", result_rule),
-        (f"preconditioned, eps {EPS_RATIO} s_L^2", result_ncsn)]
-print("                                confident   classes   median nearest-training distance")
-for name, r in rows:
-    print(f"{name:32s} {r['confident_fraction']:8.2f} {r['n_classes']:9d} {r['nn_distance']:15.2f}")
-ratio = result_ncsn["confident_fraction"] / reference["confident_fraction"]
-print(f"NCSN confident fraction / held-out real: {ratio:.2f} (target at least 0.75)")
-assert ratio >= 0.75 and result_ncsn["n_classes"] >= 9
-assert result_ncsn["nn_distance"] > 0.5 * reference["nn_distance"], "samples should not be copies of training digits"
-assert result_ncsn["confident_fraction"] > result_base["confident_fraction"] + 0.3
-assert result_ncsn["n_classes"] >= result_base["n_classes"]
-assert result_ncsn["confident_fraction"] > result_rule["confident_fraction"] + 0.05, "the chosen step should win"
-
-# %%
-fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.4))
-sl.plotting.plot_digits(ax1, samples_ncsn[:N_SHOWN], n_cols=8, title="preconditioned NCSN samples")
-sl.plotting.plot_digits(ax2, samples_plain[:N_SHOWN], n_cols=8, title=f"plain NCSN samples ({PLAIN_STEPS} steps)")
-plt.show()
+print("on the validation digits, FD for eps / sigma_L^2 (columns) and steps per level T (rows):")
+print(f"{'T':>6s}" + "".join(f"{r:>14}" for r in GRID_RATIOS))
+for steps_each in GRID_STEPS:
+    print(f"{steps_each:6d}" + "".join(f"{str(grid[(r, steps_each)][1]['fd']):>14s}" for r in GRID_RATIOS))
+print(f"chosen: eps = {chosen_ratio} sigma_L^2, T = {chosen_steps} steps per level")
+print("Z_U of the copying test on the same grid:")
+for steps_each in GRID_STEPS:
+    print(f"{steps_each:6d}" + "".join(f"{str(grid[(r, steps_each)][1]['copy_z']):>14s}" for r in GRID_RATIOS))
+z_grid = np.array([[grid[(r, k)][1]["copy_z"].value for r in GRID_RATIOS] for k in GRID_STEPS])
+assert z_grid[0, 0] > 3 and z_grid[-1, -1] < -3, "longer, larger steps bring the samples closer to the training digits"
+by_fd_alone = min(grid, key=lambda setting: grid[setting][1]["fd"].value)
+print(f"by FD alone: eps = {by_fd_alone[0]} sigma_L^2, T = {by_fd_alone[1]}, "
+      f"where Z_U = {grid[by_fd_alone][1]['copy_z'].value:.0f}")
 
 # %% [markdown]
-# How far is each sample from its nearest training digit, compared with held-out real digits? A model that had
-# memorised the training set would return training digits, at distance 0; held-out real digits show what new digits
-# from the same distribution look like.
+# Two things to read in the grid. The copying statistic $Z_U$ falls as the chains run longer with larger steps,
+# from strongly positive in the top-left corner to strongly negative in the bottom-right (asserted): little mixing
+# leaves the samples *farther* from the training digits than real unseen digits are (unfinished, noisy digits),
+# much mixing brings them *closer*. At the small levels the learned score has seen only the 1077 training digits,
+# and the more steps it takes there, the more it pulls a chain towards one of them. And FD is noisy (its standard
+# error is printed beside it): the settings' FDs differ by about two standard errors at most, so the smallest FD
+# alone is a weak guide, and the setting it picks here (printed last) lies where $Z_U$ is far below $-3$, the
+# corner where samples drift towards training digits. That is why the choice is restricted to settings that pass
+# the copying test. The widget shows the samples of each setting.
 
 # %%
-nn_real = evaluator.nearest_distances(evaluator.X_heldout)
-nn_ncsn = evaluator.nearest_distances(samples_ncsn)
-fig, ax = plt.subplots(figsize=(7, 3.4))
-for distances, label in ((nn_real, "held-out real digits"), (nn_ncsn, "preconditioned NCSN samples")):
-    ax.hist(distances, bins=40, range=(0, 2), alpha=0.5, density=True,
-            label=f"{label} (median {np.median(distances):.2f})")
-ax.set(xlabel="distance to the nearest training digit", ylabel="density",
-       title="nearest-training distances: held-out real digits and samples")
-ax.legend()
+def draw_sampler(ratio, steps_each, *, grid, n_shown):
+    """The first `n_shown` validation-grid samples for one setting, with its measures."""
+    x, r = grid[(ratio, steps_each)]
+    fig, ax = plt.subplots(figsize=(7.5, 4.0))
+    sl.plotting.plot_digits(ax, x[:n_shown], title=rf"$\varepsilon = {ratio}\,\sigma_L^2$, T = {steps_each}: "
+                                                   f"FD {r['fd']}, precision {r['precision'].value:.2f}, "
+                                                   f"recall {r['recall'].value:.2f}, $Z_U$ {r['copy_z'].value:.0f}")
+
+
+sampler_kwargs = dict(grid=grid, n_shown=N_SHOWN)
+draw_sampler(chosen_ratio, chosen_steps, **sampler_kwargs)
 plt.show()
-print(f"smallest nearest-training distance: samples {nn_ncsn.min():.2f}, held-out real digits {nn_real.min():.2f}")
 
 # %%
-# NBVAL_CHECK_OUTPUT
-nn_ratio = float(np.median(nn_ncsn) / np.median(nn_real))
-print(f"median nearest-training distance, samples / held-out real digits: {nn_ratio:.2f}")
-assert 0.5 < nn_ratio < 1.5, "samples should be about as far from the training digits as new real digits"
-assert nn_ncsn.min() > 0.25 * np.median(nn_real), "no sample should sit on a training digit"
+sl.widgets.interactive_figure(
+    lambda ratio, steps_each: draw_sampler(ratio, steps_each, **sampler_kwargs),
+    ratio=widgets.SelectionSlider(options=list(GRID_RATIOS), value=chosen_ratio, description="eps / sigma_L^2",
+                                  style={"description_width": "initial"}),
+    steps_each=widgets.SelectionSlider(options=list(GRID_STEPS), value=chosen_steps, description="steps per level",
+                                       style={"description_width": "initial"}),
+)
 
 # %% [markdown]
-# The preconditioned NCSN's samples are recognisable digits of every class (the table), classified confidently almost
-# as often as real held-out digits (the ratio printed under the table). They are not copies of training digits, but
-# they are not quite as far from the training set as new real digits either: their median nearest-training distance
-# is a little smaller than that of the held-out digits (the ratio printed just above), and their histogram is
-# shifted to the left; its smallest value, printed under it, is still far from 0. For scale, what a copying model
-# would give: the exact score of the perturbed training set is the score of a kernel density estimate of bandwidth
-# $\sigma$ (notebook 04); at $\sigma_L$ its bumps (noise of norm about $\sigma_L\sqrt{64} = 0.24$) are much narrower
-# than the distance between neighbouring digits (about 1, the medians in the table), so annealed Langevin with that
-# score would end each chain on a training digit, at distance about 0. The plain NCSN makes noisy, speckled images:
-# its poor small-level scores leave the noise of the middle levels in place.
+# *The sliders come alive when the cells above run in a live kernel; the stored notebook shows the default figure
+# above them.*
 #
-# ## 5. The score as a denoiser
+# ## 6. The numbers, on the test split
+#
+# With the chosen setting, the preconditioned network samples as many digits as the test split holds, in two
+# independent runs (new starts and new noise each). Beside it: the plain NCSN with the same sampler, and the exact
+# score of the training set itself. That score is the KDE score of notebook 04 with the noise level as bandwidth:
+# the perturbed training set is $p_\sigma = \frac1n\sum_i\mathcal N(\mathbf x_i, \sigma^2 I)$, whose score
+# `sl.data.kde(training digits, h).perturbed_score(x, sigma)` gives in closed form (the kernel width $h = 10^{-4}$
+# adds a negligible $h^2$ to $\sigma^2 \geq \sigma_L^2 = 9\cdot 10^{-4}$). It is what a perfect minimiser of the
+# DSM loss on these 1077 digits would learn, and annealed Langevin with it can only return training digits. (The
+# sampler runs without its final step here, and Tweedie's step is applied by hand, so that Exercise 2 can look at
+# the samples before it.)
+
+# %%
+empirical = sl.data.kde(split.X_train, 1e-4)
+samplers = {
+    "exact score of the training set": empirical.perturbed_score,
+    "plain NCSN": models[f"plain NCSN, {PLAIN_STEPS} steps"],
+    **{f"preconditioned NCSN, run {i + 1}": ema_score for i in range(N_SAMPLE_SEEDS)},
+}
+samples, undenoised = {}, {}
+for i, (name, score_fn) in enumerate(samplers.items()):
+    key_start, key_run = jax.random.split(jax.random.fold_in(key_test, i))
+    x = sl.samplers.annealed_langevin(score_fn, jax.random.uniform(key_start, (n_samples, d)), key_run,
+                                      sigmas=sigmas, eps=eps, n_steps_each=chosen_steps).samples
+    undenoised[name], samples[name] = np.asarray(x), np.asarray(x + SIGMA_MIN**2 * score_fn(x, SIGMA_MIN))
+    results[name] = benchmark.evaluate(samples[name], n_boot=N_BOOT, seed=SEED)
+# %%
+# Samples after hundreds of Langevin steps move in their last digits on another CPU, and a count such as recall
+# can then move by one digit: this table and the next are checked by their assertions, not compared digit by digit.
+print_table(results)
+print(f"class TV of {n_samples} real digits by chance: {real['class_tv_real']}")
+runs = [results[f"preconditioned NCSN, run {i + 1}"] for i in range(N_SAMPLE_SEEDS)]
+for name in ("exact score of the training set",):
+    assert results[name]["copy_share"].value > 0.9 and results[name]["copy_z"].value < -10, "it returns copies"
+assert worse("plain NCSN", "fd") > 5 and worse("plain NCSN", "precision", -1) > 5
+for run in runs:
+    assert run["copy_share"].value < 0.2 and run["copy_z"].value > 0.5 * results["noisy copies"]["copy_z"].value
+    assert run["fd"].value < results["Gaussian fit"]["fd"].value and run["fd"].value < results["plain NCSN"]["fd"].value
+    assert run["precision"].value > results["plain NCSN"]["precision"].value + 0.3
+
+# %% [markdown]
+# Read down the columns:
+#
+# - The **exact score of the training set** fails the copying test like the copiers of section 2 (copy share near
+#   1, $Z_U$ far below $-3$): its samples *are* training digits, which is why they also score best on FD,
+#   precision and recall. A perfect minimiser of the DSM loss is a copier; a network generalises because it does
+#   *not* minimise the loss on the training digits perfectly.
+# - The **plain NCSN** fails FD and precision by many standard errors: its poor small-level scores leave speckled
+#   noise in its samples.
+# - The **preconditioned NCSN**, in both runs, is far from the copiers on the copying test: its copy share is close
+#   to the 0.05 of unseen digits (the copiers': 0.87 and more). Its $Z_U$ of about $-4$ says that its samples sit,
+#   on the whole, somewhat closer to their nearest training digit than unseen real digits do, the same drift as in
+#   the validation grid, without producing near-copies. Its FD is below the Gaussian fit's and the plain NCSN's
+#   (asserted), with the precision of real digits. Against the real digits, the targets:
+
+# %%
+targets = {
+    "FD": (lambda r: r["fd"].value, "<=", TARGET_FD_FACTOR * real["fd"].value),
+    "recall": (lambda r: r["recall"].value, ">=", TARGET_RECALL_FACTOR * real["recall"].value),
+    "precision": (lambda r: r["precision"].value, ">=", real["precision"].value - TARGET_PRECISION_MARGIN),
+    "class TV": (lambda r: r["class_tv"].value, "<=",
+                 real["class_tv_real"].value + TARGET_TV_SPREADS * real["class_tv_real"].se),
+}
+met = {}
+for measure, (get, op, bound) in targets.items():
+    values = [get(run) for run in runs]
+    met[measure] = [v <= bound if op == "<=" else v >= bound for v in values]
+    print(f"{measure:10s} target {op} {bound:.3f}: runs " + ", ".join(f"{v:.3f}" for v in values)
+          + f"  {'met' if all(met[measure]) else 'NOT met'}")
+print("FD of the runs / FD of real test digits: "
+      + ", ".join(f"{run['fd'].value / real['fd'].value:.1f}" for run in runs))
+assert all(met["recall"]) and all(met["precision"]) and all(met["class TV"])
+assert not any(met["FD"]), "update the text: the FD target is met"
+assert all(run["fd"].value < 8 * real["fd"].value for run in runs)
+
+# %% [markdown]
+# Precision and class balance meet their targets in both runs; recall meets its target by less than its own
+# standard error (about 0.02, the table), so another run could fall just short of it. FD does not meet its target:
+# it stays two to three times that of real test digits (the printed ratios; the FD of 360 real digits is itself
+# only known to about $\pm 0.2$). The levers tried here within the time budget, the moving average of the weights
+# (section 4) and the sampler's step size and steps per level (section 5), do not close that gap; the validation
+# losses of section 4 suggest why: at the smallest levels the network is limited by how few training digits it
+# has, not by how long it trains.
+# %% [markdown]
+# The numbers above, as images. Top: samples of run 1 and, under each, its nearest training digit; bottom: real
+# test digits and theirs. A copier's pairs would be identical; the reader can judge by eye whether the samples are
+# as different from their neighbours as real unseen digits are (the distances are in the titles).
+
+# %%
+def nearest_training(x):
+    """The nearest training digit of each of x (n, 64) (clipped to [0, 1]) and the pixel distance to it."""
+    dist = cdist(np.clip(x, 0, 1), split.X_train)
+    return split.X_train[dist.argmin(axis=1)], dist.min(axis=1)
+
+
+shown_samples, shown_real = samples["preconditioned NCSN, run 1"][:N_PAIRS], split.X_test[:N_PAIRS]
+(near_samples, dist_samples), (near_real, dist_real) = nearest_training(shown_samples), nearest_training(shown_real)
+fig, axes = plt.subplots(2, 1, figsize=(7.5, 4.4))
+sl.plotting.plot_digits(axes[0], np.concatenate([shown_samples, near_samples]), n_cols=N_PAIRS,
+                        row_labels=["sample", "nearest"],
+                        title="NCSN samples, distances " + " ".join(f"{v:.1f}" for v in dist_samples))
+sl.plotting.plot_digits(axes[1], np.concatenate([shown_real, near_real]), n_cols=N_PAIRS,
+                        row_labels=["test digit", "nearest"],
+                        title="real test digits, distances " + " ".join(f"{v:.1f}" for v in dist_real))
+plt.show()
+
+# %% [markdown]
+# And how a sample comes about: five chains (rows) from uniform noise (left) through the end of every second noise
+# level to the final denoising step (right).
+
+# %%
+key_chain_start, key_chain = jax.random.split(jax.random.fold_in(key_test, len(samplers)))
+chain = sl.samplers.annealed_langevin(ema_score, jax.random.uniform(key_chain_start, (N_CHAINS_SHOWN, d)),
+                                      key_chain, sigmas=sigmas, eps=eps, n_steps_each=chosen_steps, denoise=True,
+                                      return_trajectory=True)
+shown_levels = list(range(0, n_levels + 1, 2))  # 0: the start; i: the end of level i
+frames = np.asarray(chain.trajectory)[[i * chosen_steps for i in shown_levels]]  # (columns, chains, 64)
+frames = np.concatenate([frames, np.asarray(chain.samples)[None]])
+fig, ax = plt.subplots(figsize=(7.5, 3.4))
+sl.plotting.plot_digits(ax, frames.transpose(1, 0, 2).reshape(-1, d), n_cols=len(frames),
+                        title="left to right: start, the end of levels " + ", ".join(map(str, shown_levels[1:]))
+                              + ", denoised")
+plt.show()
+
+# %% [markdown]
+# ## 7. The score as a denoiser
 #
 # Tweedie's formula [5] says that for $\tilde{\mathbf x} = \mathbf x + \sigma\mathbf z$, the posterior mean of the
 # clean image is $\mathbb E[\mathbf x \mid \tilde{\mathbf x}] = \tilde{\mathbf x} + \sigma^2\nabla\log
 # p_\sigma(\tilde{\mathbf x})$. So the learned score is a denoiser at every level. The slider moves through the
-# levels; the rows are the held-out digits, the same digits with noise of level $\sigma$, and the noisy digits
+# levels; the rows are validation digits, the same digits with noise of level $\sigma$, and the noisy digits
 # denoised in one step. The title gives the root-mean-square error per pixel before ($\approx\sigma$) and after.
 
 # %%
@@ -480,17 +714,12 @@ def draw_denoising(level, *, score_fn, clean, z, sigmas):
     errors = [float(jnp.sqrt(jnp.mean((images - clean) ** 2))) for images in (noisy, denoised)]
     fig, ax = plt.subplots(figsize=(7.5, 2.9))
     sl.plotting.plot_digits(ax, jnp.concatenate([clean, noisy, denoised]), n_cols=len(clean),
+                            row_labels=["validation", "noisy", "denoised"],
                             title=rf"level {level} of {len(sigmas)}, $\sigma$ = {s:.3f}: "
                                   f"RMS error {errors[0]:.3f} -> {errors[1]:.3f}")
-    ax.set_axis_on()
-    ax.set(xticks=[], yticks=[4.5, 13.5, 22.5], yticklabels=["held-out", "noisy", "denoised"])
-    ax.tick_params(length=0)
-    ax.grid(False)
-    for spine in ax.spines.values():
-        spine.set_visible(False)
 
 
-denoising_kwargs = dict(score_fn=precond_score, clean=x_heldout[:N_DENOISED], z=z_denoise, sigmas=sigmas)
+denoising_kwargs = dict(score_fn=ema_score, clean=x_val[:N_DENOISED], z=z_denoise, sigmas=sigmas)
 draw_denoising(n_levels // 2 + 1, **denoising_kwargs)
 plt.show()
 
@@ -505,129 +734,67 @@ sl.widgets.interactive_figure(
 # *The slider comes alive when the cells above run in a live kernel; the stored notebook shows the default figure
 # above it.*
 #
-# ## 6. Interactive: the sampler's settings
-#
-# The step size relative to $\sigma_L^2$ and the steps per level on sliders. All combinations are sampled here once
-# (100 chains each, from starts and noise of their own; the step sizes of one setting of the steps run together as
-# one vectorised call, with the sampler's own `denoise=True`), so a move only redraws. The title shows the confident
-# fraction of the 100 samples; diverged chains count as not confident.
-
-# %%
-x0_widget = jax.random.uniform(key_widget_start, (N_WIDGET_CHAINS, d))
-widget_samples = {}
-for steps_each in WIDGET_STEPS:
-    batch = jax.vmap(lambda e, k=steps_each: sl.samplers.annealed_langevin(
-        precond_score, x0_widget, key_widget_sample, sigmas=sigmas, eps=e, n_steps_each=k, denoise=True).samples
-    )(jnp.asarray(WIDGET_RATIOS) * SIGMA_MIN**2)
-    for r, x in zip(WIDGET_RATIOS, np.asarray(batch), strict=True):
-        finite = np.all(np.isfinite(x), axis=1)  # too large a step makes chains diverge
-        confident = evaluator.evaluate(x[finite])["confident_fraction"] * finite.mean() if finite.any() else 0.0
-        widget_samples[(r, steps_each)] = (np.where(finite[:, None], x, 0.0), confident, int((~finite).sum()))
-
-print(f"confident fraction of the widget's {N_WIDGET_CHAINS} chains (rows: steps per level; columns: eps / sigma_L^2)")
-print("        " + "".join(f"{r:>8}" for r in WIDGET_RATIOS))
-for steps_each in WIDGET_STEPS:
-    print(f"{steps_each:>8}" + "".join(f"{widget_samples[(r, steps_each)][1]:8.2f}" for r in WIDGET_RATIOS))
-print(f"diverged chains in the whole grid: {sum(v[2] for v in widget_samples.values())}")
-chosen = widget_samples[(EPS_RATIO, STEPS_EACH)][1]
-assert all(chosen > widget_samples[(r, STEPS_EACH)][1] + 0.1 for r in WIDGET_RATIOS if r != EPS_RATIO), \
-    "the chosen step should be clearly the best of the grid at STEPS_EACH steps per level"
-
-
-def draw_sampler(ratio, steps_each, *, samples, n_shown):
-    """The first `n_shown` precomputed samples for one setting, with their confident fraction."""
-    x, confident, diverged = samples[(ratio, steps_each)]
-    fig, ax = plt.subplots(figsize=(7, 4.0))
-    note = f"; {diverged} chains diverged (shown blank)" if diverged else ""
-    sl.plotting.plot_digits(ax, x[:n_shown], title=rf"$\varepsilon = {ratio}\,\sigma_L^2$, {steps_each} steps per level"
-                                                   f"\nconfident fraction {confident:.2f}{note}")
-
-
-sampler_kwargs = dict(samples=widget_samples, n_shown=N_SHOWN)
-draw_sampler(EPS_RATIO, STEPS_EACH, **sampler_kwargs)
-plt.show()
-
-# %%
-sl.widgets.interactive_figure(
-    lambda ratio, steps_each: draw_sampler(ratio, steps_each, **sampler_kwargs),
-    ratio=widgets.SelectionSlider(options=list(WIDGET_RATIOS), value=EPS_RATIO, description="eps / sigma_L^2",
-                                  style={"description_width": "initial"}),
-    steps_each=widgets.SelectionSlider(options=list(WIDGET_STEPS), value=STEPS_EACH, description="steps per level",
-                                       style={"description_width": "initial"}),
-)
-
-# %% [markdown]
-# *The sliders come alive when the cells above run in a live kernel; the stored notebook shows the default figure
-# above them.*
-#
-# Among the grid's step sizes, $0.2\,\sigma_L^2$ gives by far the highest confident fraction at 50 steps per level
-# (the table printed above the figure): that is how `EPS_RATIO` was chosen. Smaller steps leave the chains
-# unsettled, and $1.0\,\sigma_L^2$ overshoots: at 50 steps per level its confident fraction is also clearly below
-# that of $0.2\,\sigma_L^2$ (the cell asserts a margin of 0.1 over every other step of that row). These chains are
-# not the ones evaluated in section 4, where the chosen step again beats the rule's on 500 chains of their own.
-
-# %% [markdown]
 # ## Summary
 #
+# - Generated digits need measures that each catch a known failure. Checked here on generators that fail on
+#   purpose: copies (exact or noisy, and the exact score of the training set) pass FD, precision and recall and are
+#   caught only by the copying test; blurs are caught by recall (FD only weakly, with 360 samples); a Gaussian fit
+#   by precision and FD (sections 2 and 6, asserted).
 # - The JAX notebook's recipe [6] (one noise level, sliced score matching, a decaying low-temperature sampler)
-#   produces nearly the same blurry image again and again: its samples are much closer to one another than real
-#   digits are, few are classified confidently, they cover few classes, and they lie far from every training digit
-#   (sections 2 and 4).
-# - A noise-conditional network with annealed Langevin produces recognisable digits of every class, classified
-#   confidently almost as often as real held-out digits (the ratio printed in section 4). Its noise levels come from
-#   Song & Ermon's rules applied to the data; their step-size rule, derived for Gaussian data, gave a step that was
-#   too timid here, and the step we use was chosen by looking at samples (section 6's grid).
-# - The samples are not copies: their distances to the nearest training digit are of the same order as those of
-#   held-out real digits, though somewhat smaller (the ratio of medians printed in section 4).
+#   produces nearly the same blurry image again and again: precision and recall 0, an FD a hundred times that of
+#   real digits.
 # - A plain MLP learns the small-noise scores poorly: they need gains of order $1/\sigma^2$. Whitening by the
 #   perturbed data's covariance, with the best Gaussian score as the starting point, builds those gains in (the
-#   held-out losses of section 3).
-# - The evaluation (classifier confidence, classes, nearest-training distance) is cheap, rerunnable and shared with
-#   the tests through `sl.metrics.DigitsEvaluator`.
+#   validation losses of section 4). Trained longer, it starts to fit the training digits at the smallest levels.
+# - The preconditioned NCSN with annealed Langevin, its step size and steps per level chosen on validation digits,
+#   produces digits that are not copies (near-copies as rare as among unseen digits), with the recall, precision
+#   and class balance of the targets on the test digits (the printed margins of section 6); its FD, below the
+#   Gaussian fit's, stays above twice that of real digits (the printed ratios): that target is not met.
+# - Longer chains with larger steps bring the samples closer to the training digits ($Z_U$ falls across the grid
+#   of section 5), and the smallest FD alone would pick such a setting: the copying test belongs in the choice of
+#   a sampler's settings, not only in the final report.
 #
 # ## Exercises
 #
 # 1. Use 6 levels instead of the rule's number, with the same $\sigma_1$ and $\sigma_L$. What happens to the numbers?
-# 2. Sample without the final denoising step (`denoise=False`). Which number changes, and why?
+# 2. Sample without the final denoising step (`denoise=False`). Which measures change, and why?
 # 3. Train with `HIDDEN = (512, 512)` for the same number of steps. Is a wider network better within the budget?
 #
 # <details><summary>Solution 1</summary>
 #
-# With 6 levels the ratio is $\gamma = (\sigma_1/\sigma_L)^{1/5}$, about 2.8 with the $\sigma_1$ printed in section 3,
+# With 6 levels the ratio is $\gamma = (\sigma_1/\sigma_L)^{1/5}$, about 2.8 with the $\sigma_1$ printed in section 4,
 # instead of the rule's value: a chain leaving one level is far from typical at the next (its distance to the data is
 # $\gamma$ times too large) and the few steps per level cannot close the gap. The network must also be retrained on
-# the new levels. Prediction to check: noisier digits and a lower confident fraction, which more steps per level
+# the new levels. Prediction to check (not run here): a higher FD and lower precision, which more steps per level
 # would partly recover; the rule's levels save those steps.
 # </details>
 #
 # <details><summary>Solution 2</summary>
 #
 # Without the final step the samples keep noise of standard deviation about $\sigma_L = 0.03$ per pixel: barely
-# visible, and a classifier trained on clean digits hardly notices it. The distance to the nearest training digit
-# grows, because that noise lies in all 64 dimensions: by up to $\sigma_L\sqrt{64} = 0.24$ in quadrature (less
-# after clipping to $[0, 1]$, which removes the half of the noise that pushes blank pixels below 0). The cell below
-# evaluates the samples of section 4 before their denoising step and asserts both: the confident fraction moves by
-# less than 0.1, and the median distance grows by less than $\sigma_L\sqrt{64}$.
+# visible. It lies in all 64 dimensions, so it moves each sample away from its nearest training digit, by up to
+# $\sigma_L\sqrt{64} = 0.24$ in quadrature (less after clipping to $[0, 1]$, which removes the half of the noise that
+# pushes blank pixels below 0): the copying statistic $Z_U$ rises. The classifier's features barely notice noise this
+# small, so FD, precision and recall move by little. The cell below evaluates run 1's samples of section 6 before
+# their denoising step and asserts both.
 # </details>
 
 # %%
-result_noisy = evaluator.evaluate(samples_noisy)
-print(f"before the denoising step: confident fraction {result_noisy['confident_fraction']:.2f}, "
-      f"median nearest-training distance {result_noisy['nn_distance']:.2f}")
-print(f"after it:                  confident fraction {result_ncsn['confident_fraction']:.2f}, "
-      f"median nearest-training distance {result_ncsn['nn_distance']:.2f}")
-assert abs(result_noisy["confident_fraction"] - result_ncsn["confident_fraction"]) < 0.1
-assert result_ncsn["nn_distance"] < result_noisy["nn_distance"] < result_ncsn["nn_distance"] + SIGMA_MIN * np.sqrt(d)
+result_undenoised = benchmark.evaluate(undenoised["preconditioned NCSN, run 1"], n_boot=N_BOOT, seed=SEED)
+print_table({"run 1, denoised": results["preconditioned NCSN, run 1"], "run 1, not denoised": result_undenoised})
+before, after = result_undenoised, results["preconditioned NCSN, run 1"]
+assert before["copy_z"].value > after["copy_z"].value + 1, "the leftover noise moves samples away from the data"
+assert abs(before["fd"].value - after["fd"].value) < 2 * after["fd"].se, "FD barely notices noise of 0.03"
 
 # %% [markdown]
 # <details><summary>Solution 3</summary>
 #
 # Per point, the $512 \times 512$ correction MLP has $73 \cdot 512 + 512^2 + 512 \cdot 64 \approx 332\,000$ weights
 # (73 inputs: 64 pixels and 9 features of $\log\sigma$) against about $101\,000$ for $256 \times 256$, so each step
-# costs roughly 3.3 times as much on a CPU. Prediction to check: for the same number of steps the wider network
-# reaches a somewhat lower held-out loss at the small levels and slightly better samples; for the same training
-# *time* it gets about a third of the steps and may end up no better. Measure both with the held-out losses of
-# section 3 and the table of section 4.
+# costs roughly 3.3 times as much on a CPU. Prediction to check (not run here): for the same number of steps the
+# wider network reaches a lower validation loss at the small levels; for the same training *time* it gets about a
+# third of the steps. Measure both with the validation losses of section 4 and the measures of section 6, on the
+# validation split, and watch $Z_U$: a wider network can fit the 1077 training digits more closely.
 # </details>
 #
 # ## References
@@ -646,7 +813,14 @@ assert result_ncsn["nn_distance"] < result_noisy["nn_distance"] < result_ncsn["n
 # 6. D. Mazur (edited by Just Heuristic). *Generative Modeling by Estimating Gradients of Data Distribution in JAX*.
 #    A notebook formerly in JAX's documentation, `docs/notebooks/score_matching.ipynb` in the JAX repository
 #    ([github.com/jax-ml/jax](https://github.com/jax-ml/jax)), written for the since-removed
-#    `jax.experimental.stax`. Its digits experiment is the baseline of section 2.
+#    `jax.experimental.stax`. Its digits experiment is the baseline of section 3.
+# 7. M. Heusel, H. Ramsauer, T. Unterthiner, B. Nessler, S. Hochreiter (2017). GANs trained by a two time-scale update
+#    rule converge to a local Nash equilibrium. *NeurIPS 30*. [arXiv:1706.08500](https://arxiv.org/abs/1706.08500)
+#    (the Fréchet inception distance)
+# 8. T. Kynkäänniemi, T. Karras, S. Laine, J. Lehtinen, T. Aila (2019). Improved precision and recall metric for
+#    assessing generative models. *NeurIPS 32*. [arXiv:1904.06991](https://arxiv.org/abs/1904.06991)
+# 9. C. Meehan, K. Chaudhuri, S. Dasgupta (2020). A non-parametric test to detect data-copying in generative models.
+#    *AISTATS*. [arXiv:2004.05675](https://arxiv.org/abs/2004.05675)
 
 # %%
 print(f"training time: baseline and plain NCSN {train_seconds:.1f} s, preconditioned NCSN {ncsn_seconds:.1f} s; "

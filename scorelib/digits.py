@@ -243,7 +243,7 @@ class DigitsBenchmark:
 
     The Frechet distance and recall depend on the number of samples: compare sets of the same size, e.g.
     ``n_test`` samples against ``reference("test")``, or pass ``n`` to :meth:`reference`. Samples are clipped
-    to [0, 1] first, like :class:`scorelib.metrics.DigitsEvaluator`.
+    to [0, 1] first.
 
     Args:
       X: ``(n, 64)`` digits in [0, 1]; default: :func:`scorelib.data.load_digits_01`.

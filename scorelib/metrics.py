@@ -21,7 +21,6 @@ __all__ = [
     "pdf_from_score_1d",
     "mode_shares",
     "energy_distance",
-    "DigitsEvaluator",
     "ODELikelihood",
     "ode_log_likelihood",
 ]
@@ -39,8 +38,10 @@ class Estimate(NamedTuple):
     se: float
 
     def __str__(self) -> str:
-        if not (np.isfinite(self.se) and self.se > 0):
+        if not np.isfinite(self.se):
             return f"{self.value:.4g} ± {self.se:g}"
+        if self.se <= 1e-9 * max(1.0, abs(self.value)):  # no spread (e.g. a bootstrap of identical values)
+            return f"{self.value:.3g} ± 0"
         digits = -int(np.floor(np.log10(self.se)))
         places = max(digits, 0)
         return f"{round(self.value, digits):.{places}f} ± {round(self.se, digits):.{places}f}"
@@ -161,59 +162,6 @@ def energy_distance(x, y, *, return_se: bool = False):
     contrib_x = 2 * dxy.mean(axis=1) - 2 * dxx.mean(axis=1)
     contrib_y = 2 * dxy.mean(axis=0) - 2 * dyy.mean(axis=1)
     return Estimate(value, float(np.sqrt(contrib_x.var() / len(x) + contrib_y.var() / len(y))))
-
-
-class DigitsEvaluator:
-    """Rerunnable quality numbers for generated 8x8 digits.
-
-    A logistic-regression classifier is trained on a training split of the
-    real digits; held-out real digits give the reference numbers.
-
-    Args:
-      X: ``(n, 64)`` real digits in [0, 1].
-      y: ``(n,)`` labels.
-      seed: seed of the train/held-out split (scikit-learn needs an integer).
-      heldout_fraction: fraction of digits held out.
-      confidence: the probability above which a prediction counts as confident.
-    """
-
-    def __init__(self, X, y, *, seed: int = 0, heldout_fraction: float = 0.25, confidence: float = 0.9):
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.model_selection import train_test_split
-
-        check_points(X, "X", 64)
-        self.X_train, self.X_heldout, self.y_train, self.y_heldout = train_test_split(
-            np.asarray(X), np.asarray(y), test_size=heldout_fraction, random_state=seed, stratify=y
-        )
-        self.confidence = confidence
-        self.classifier = LogisticRegression(C=1.0, max_iter=2000).fit(self.X_train, self.y_train)
-
-    @property
-    def heldout_accuracy(self) -> float:
-        return float(self.classifier.score(self.X_heldout, self.y_heldout))
-
-    def evaluate(self, samples) -> dict[str, float]:
-        """Quality numbers for ``(n, 64)`` samples (clipped to [0, 1] first).
-
-        Returns:
-          ``confident_fraction``: share classified with probability >= ``confidence``;
-          ``n_classes``: how many digit classes are predicted among the samples;
-          ``nn_distance``: median Euclidean distance to the nearest training digit.
-        """
-        check_points(samples, "samples", 64)
-        s = np.clip(np.asarray(samples, dtype=np.float64), 0.0, 1.0)
-        proba = self.classifier.predict_proba(s)
-        return {
-            "confident_fraction": float(np.mean(proba.max(axis=1) >= self.confidence)),
-            "n_classes": int(np.unique(proba.argmax(axis=1)).size),
-            "nn_distance": float(np.median(self.nearest_distances(s))),
-        }
-
-    def nearest_distances(self, samples) -> np.ndarray:
-        """Euclidean distance from each of ``(n, 64)`` samples (clipped to [0, 1]) to its nearest training digit."""
-        check_points(samples, "samples", 64)
-        s = np.clip(np.asarray(samples, dtype=np.float64), 0.0, 1.0)
-        return cdist(s, self.X_train).min(axis=1)
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -173,8 +173,16 @@ def plot_trajectories(ax, trajectory, *, color: str = "C3", label: str | None = 
     return ax
 
 
-def plot_digits(ax, images, *, n_cols: int = 10, title: str | None = None):
-    """Show ``(n, 64)`` digits in [0, 1] as one tiled grayscale image."""
+def plot_digits(ax, images, *, n_cols: int = 10, title: str | None = None, row_labels=None):
+    """Show ``(n, 64)`` digits in [0, 1] as one tiled grayscale image.
+
+    Args:
+      ax: the matplotlib axes.
+      images: ``(n, 64)`` digits, filled in row by row.
+      n_cols: digits per row.
+      title: the axes title.
+      row_labels: one label per row of digits, written at the left of each row.
+    """
     imgs = np.clip(np.asarray(images), 0, 1).reshape(-1, 8, 8)
     n_rows = int(np.ceil(len(imgs) / n_cols))
     canvas = np.ones((n_rows * 9 + 1, n_cols * 9 + 1))
@@ -183,6 +191,15 @@ def plot_digits(ax, images, *, n_cols: int = 10, title: str | None = None):
         canvas[1 + 9 * r : 9 * r + 9, 1 + 9 * c : 9 * c + 9] = img
     ax.imshow(canvas, cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
     ax.set_axis_off()
+    if row_labels is not None:
+        if len(row_labels) != n_rows:
+            raise ValueError(f"row_labels needs one label per row of digits ({n_rows}); got {len(row_labels)}")
+        ax.set_axis_on()
+        ax.set(xticks=[], yticks=4.5 + 9 * np.arange(n_rows), yticklabels=list(row_labels))
+        ax.tick_params(length=0)
+        ax.grid(False)
+        for spine in ax.spines.values():
+            spine.set_visible(False)
     if title:
         ax.set_title(title)
     return ax

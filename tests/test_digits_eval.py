@@ -179,10 +179,3 @@ def test_benchmark_bad_inputs(bench, call, match):
 def test_function_bad_inputs(call, match):
     with pytest.raises(ValueError, match=match):
         call()
-
-
-def test_digits_evaluator_unchanged():
-    X, y = sl.data.load_digits_01()
-    ev = sl.metrics.DigitsEvaluator(X, y, seed=0)
-    out = ev.evaluate(ev.X_heldout)
-    assert set(out) == {"confident_fraction", "n_classes", "nn_distance"} and out["n_classes"] == 10

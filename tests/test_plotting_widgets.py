@@ -130,6 +130,14 @@ def test_plot_digits_tiles_the_images():
     np.testing.assert_allclose(canvas[1:9, 10:18], images[1].reshape(8, 8))
     np.testing.assert_allclose(canvas[10:18, 1:9], images[2].reshape(8, 8))
     assert np.all(canvas[10:18, 10:18] == 1.0)  # the empty tile stays blank
+    plt.close(fig)
+    fig, ax = plt.subplots()
+    sl.plotting.plot_digits(ax, images, n_cols=2, row_labels=["first", "second"])
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["first", "second"]
+    np.testing.assert_allclose(ax.get_yticks(), [4.5, 13.5])  # the middle of each row of digits
+    with pytest.raises(ValueError, match="one label per row of digits"):
+        sl.plotting.plot_digits(ax, images, n_cols=2, row_labels=["only one"])
+    plt.close(fig)
 
 
 def test_plot_loss_draws_the_moving_average_and_floor():
