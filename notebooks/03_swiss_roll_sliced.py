@@ -22,7 +22,7 @@
 #
 # In this notebook you will:
 #
-# - train an MLP on the swiss roll with exact ISM (notebook 02), $\mathbb E[\tfrac12|s_\theta|^2 +
+# - train an MLP on the swiss roll with exact ISM [1] (notebook 02), $\mathbb E[\tfrac12|s_\theta|^2 +
 #   \operatorname{tr}\nabla s_\theta]$, and compare it with the roll's exact score, $s^*(\mathbf x) =
 #   (\mathbb E[\mathbf c(t)\mid\mathbf x] - \mathbf x)/\sigma^2$, computed by quadrature along the roll;
 # - see why the noise term of Langevin dynamics, $\mathbf x \leftarrow \mathbf x + a\,s(\mathbf x) +
@@ -30,7 +30,7 @@
 # - measure sample quality with the energy distance $2\mathbb E|X - Y| - \mathbb E|X - X'| - \mathbb E|Y - Y'|$ and
 #   its standard error, against a second draw of the data as the floor;
 # - derive Hutchinson's trace estimator $\mathbb E[\mathbf v^\top A\mathbf v] = \operatorname{tr}A$ and sliced score
-#   matching (SSM), check its unbiasedness numerically, predict and measure the variance of four variants, train
+#   matching (SSM), check its unbiasedness numerically, measure the variance of four variants (and predict two of them), train
 #   with it, and read the difference in Fisher divergence $\tfrac12\mathbb E|s_\theta - s^*|^2$;
 # - time exact ISM, SSM and denoising score matching per training step for data dimensions 2 to 128, against the
 #   cost model $d\,w(2d + w)$ of $d$ Jacobian-vector products through a width-$w$ network.
@@ -101,12 +101,18 @@ key = jax.random.key(SEED)
 #    p(t\mid\mathbf x) \propto e^{-|\mathbf x - \mathbf c(t)|^2/2\sigma^2}, $$
 #
 # which the midpoint rule on `N_CURVE` nodes computes accurately (checked below against autodiff of the log
-# density). The same nodes draw the centre line in the figures.
+# density, which checks the formula, and against twice as many nodes, which checks the quadrature). The same nodes
+# draw the centre line in the figures.
 
 # %%
+def centre_line_nodes(n):
+    """Midpoints t of n equal cells of [1.5 pi, 4.5 pi], and the centre line c(t) = t (cos t, sin t) / 10 there."""
+    t = 1.5 * np.pi * (1 + 2 * (np.arange(n) + 0.5) / n)
+    return t, np.stack([t * np.cos(t), t * np.sin(t)], axis=1) / 10
+
+
 sigma_roll = NOISE / 10
-t_nodes = 1.5 * np.pi * (1 + 2 * (np.arange(N_CURVE) + 0.5) / N_CURVE)  # midpoints on [1.5 pi, 4.5 pi]
-centre_line = np.stack([t_nodes * np.cos(t_nodes), t_nodes * np.sin(t_nodes)], axis=1) / 10
+t_nodes, centre_line = centre_line_nodes(N_CURVE)
 
 
 def roll_log_density(x, curve, sigma):
@@ -132,13 +138,16 @@ curve_nodes = jnp.asarray(centre_line, jnp.float32)
 data_a = sl.data.swiss_roll(key_a, N_SAMPLES, noise=NOISE)
 data_b = sl.data.swiss_roll(key_b, N_SAMPLES, noise=NOISE)  # an independent draw: the floor of any distance
 autodiff = jax.jit(jax.vmap(jax.grad(lambda y: roll_log_density(y[None], curve_nodes, sigma_roll)[0])))
-np.testing.assert_allclose(true_score(data_a[:100], curve_nodes, sigma_roll), autodiff(data_a[:100]),
-                           atol=1e-2, rtol=1e-3)
+s_check = true_score(data_a[:100], curve_nodes, sigma_roll)
+np.testing.assert_allclose(s_check, autodiff(data_a[:100]), atol=1e-2, rtol=1e-3)
+s_fine = true_score(data_a[:100], jnp.asarray(centre_line_nodes(2 * N_CURVE)[1], jnp.float32), sigma_roll)
+np.testing.assert_allclose(s_check, s_fine, atol=1e-3 * float(jnp.abs(s_fine).max()))
 
 # %% [markdown]
-# The loss is exact ISM, as in notebook 02. The JAX notebook [6] trained with `jax.experimental.stax` and
-# `jax.experimental.optimizers`, both removed from JAX years ago; here the network is `sl.nets` and the optimizer
-# optax. `sl.nets.bind(sl.nets.mlp_apply, params)` turns parameters into the score function the losses and
+# The loss is exact ISM, as in notebook 02. The JAX notebook [6] imported `jax.experimental.stax` and
+# `jax.experimental.optimizers`, which have since moved out of `jax.experimental` (to `jax.example_libraries`,
+# meant as examples rather than maintained APIs), so its imports fail today; here the network is `sl.nets` and the
+# optimizer optax. `sl.nets.bind(sl.nets.mlp_apply, params)` turns parameters into the score function the losses and
 # samplers take, the same as `lambda x: sl.nets.mlp_apply(params, x)`.
 
 # %%
@@ -258,8 +267,8 @@ np.testing.assert_allclose(energy_distance_with_se(data_b, data_a),
 
 # %% [markdown]
 # Two independent draws of the data give the floor for samples of this size. Next to each energy distance: how far
-# the points sit from the roll's centre line (the median distance; for the data it is $0.674\,\sigma = 0.067$, the
-# median of a half-normal), and which share of them lies on the inner and on the outer third of the roll (by the $t$
+# the points sit from the roll's centre line (the median distance; for the data it is about $0.674\,\sigma = 0.067$,
+# the median of a half-normal), and which share of them lies on the inner and on the outer third of the roll (by the $t$
 # of the nearest centre-line node; a third each for the data, since $t$ is uniform).
 
 # %%
@@ -282,7 +291,8 @@ for name, x in sample_sets.items():
           f"{inner_share[name]:17.2f} / {outer_share[name]:.2f}")
 values = list(quality.values())
 assert values[0] < values[1] < values[2] < values[3] < values[4]
-gaps = [(values[i + 1] - values[i]) / spread[name] for i, name in enumerate(list(quality)[1:])]
+names = list(quality)
+gaps = [(values[i + 1] - values[i]) / np.hypot(spread[names[i]], spread[names[i + 1]]) for i in range(len(names) - 1)]
 assert min(gaps) > 2, "each sampler should be more than two standard errors worse than the one before"
 assert inner_share["Langevin, exact-ISM score"] < 0.27, "Langevin under-populates the inner third (data: 1/3 ± 0.01)"
 assert outer_share["decaying sampler of [6]"] > outer_share["Langevin, exact-ISM score"] > 0.37
@@ -319,10 +329,12 @@ plt.show()
 # few steps near where they started, so each arm keeps the share of the uniform start that was nearest to it: the
 # outer arm, with the largest catchment, gets the largest share (the "outer third" column, close to gradient ascent's,
 # which also only moved each point to its nearest arm). Langevin moves part of that mass along the roll and scores a
-# lower energy distance, but it is not at the floor: the inner third of the roll, where the arms are close and the
-# chains must diffuse along the spiral to reach it, is under-populated (the "inner third" column), and the samples
-# sit wider than the data. Each sampler is more than two standard errors worse than the one before it in the table
-# (asserted).
+# lower energy distance, but it is not at the floor: the inner third of the roll is under-populated (the "inner
+# third" column), and the samples sit wider than the data. Two causes can produce that shortfall, and this table
+# cannot tell them apart: chains that have not yet diffused along the spiral into the inner arm, and errors of the
+# learned score there (section 4 prints how large the score error is). Running the same chains with the exact score
+# `true_score` separates them (Exercise 5). Each sampler is more than two combined standard errors worse
+# than the one before it in the table (asserted).
 
 # %% [markdown]
 # ## 4. Sliced score matching
@@ -429,7 +441,7 @@ print(f"least noisy: {best_variant}")
 # shrinks). The surprise is that the *variance-reduced* loss is noisier than plain SSM here. The swiss roll is thin:
 # near the data $\nabla s \approx -\mathbf n\mathbf n^\top/\sigma^2$ and $s \approx s_n\mathbf n$ for the normal
 # $\mathbf n$ across the roll, so SSM's two terms are $(\mathbf v\cdot\mathbf n)^2(\tfrac12 s_n^2 - 1/\sigma^2)$:
-# both fluctuate with the same $(\mathbf v\cdot\mathbf n)^2$, with opposite signs, and largely cancel. SSM-VR
+# both fluctuate with the same $(\mathbf v\cdot\mathbf n)^2$, with opposite signs, and partly cancel. SSM-VR
 # replaces the second by its mean and loses the cancellation. "Variance-reduced" is a statement about the norm term
 # alone, not a guarantee for the sum; measure before choosing.
 #
@@ -483,25 +495,31 @@ for name, terms in per_point.items():
           f"J + C - D_F = {gap:.1f} ± {gap_se:.1f}")
     assert abs(gap) < 4 * gap_se, "J + C = D_F holds in expectation"
 diff, diff_se = sl.metrics.mean_with_se(per_point["SSM-trained"]["ISM loss J"] - per_point["ISM-trained"]["ISM loss J"])
-print(f"J(SSM-trained) - J(ISM-trained) = D_F difference = {diff:.1f} ± {diff_se:.1f} (paired)")
+df_diff = sl.metrics.mean_with_se(per_point["SSM-trained"]["Fisher divergence D_F"]
+                                  - per_point["ISM-trained"]["Fisher divergence D_F"])
+print(f"paired differences, SSM-trained minus ISM-trained: J {diff:.1f} ± {diff_se:.1f}, D_F {df_diff}")
 assert diff > 10 * diff_se
+assert abs(diff - df_diff.value) < 4 * np.hypot(diff_se, df_diff.se), "the J difference is the D_F difference"
 ed_ssm, ed_ssm_se = sl.metrics.energy_distance(samples_ssm, data_a, return_se=True)
+ed_gap = sl.metrics.Estimate(ed_ssm - quality["Langevin, exact-ISM score"],
+                             float(np.hypot(ed_ssm_se, spread["Langevin, exact-ISM score"])))
 print(f"energy distance of Langevin samples: ISM-trained {quality['Langevin, exact-ISM score']:.3f} ± "
-      f"{spread['Langevin, exact-ISM score']:.3f}, SSM-trained {ed_ssm:.3f} ± {ed_ssm_se:.3f}")
+      f"{spread['Langevin, exact-ISM score']:.3f}, SSM-trained {ed_ssm:.3f} ± {ed_ssm_se:.3f}; "
+      f"difference {ed_gap}")
 assert ed_ssm < 2 * quality["Langevin, exact-ISM score"] and ed_ssm < quality["gradient ascent, exact-ISM score"]
 assert abs(ed_ssm - quality["Langevin, exact-ISM score"]) < 3 * np.hypot(ed_ssm_se, spread["Langevin, exact-ISM score"])
 
 # %% [markdown]
 # **Reading the numbers.** The printed $J + C - D_F$ is zero within its standard error for both models, as the
-# identity says, so the SSM-trained model's higher ISM loss is, to the last digit printed, extra Fisher divergence:
-# the paired difference is many standard errors from zero (asserted: more than 10), so it is not noise but a worse
-# score. It is not a difference of 8 nats either: the ISM loss is not a log-likelihood, and $D_F$ is half a mean
+# identity says, and the paired difference of the ISM losses equals the paired difference of the Fisher
+# divergences within their standard errors (both printed, asserted within four): the SSM-trained model's higher ISM
+# loss is extra Fisher divergence. That difference is many standard errors from zero (asserted: more than 10), so it
+# is not noise but a worse score. It is not a difference of 8 nats either: the ISM loss is not a log-likelihood, and $D_F$ is half a mean
 # squared error of the score, in units of 1/length$^2$. The printed $D_F/C$ is the squared rms error of the score
 # over the squared rms of the true score: about a third for the ISM-trained score and about a half for the
-# SSM-trained one. That is a large error, concentrated where the true score is steep: across the thin roll
-# $|s^*|$ reaches $1/\sigma = 10$ one $\sigma$ from the centre line (the printed rms true score). Yet the samples
-# barely show it: the two energy distances printed last differ by less than their standard errors (asserted: less
-# than three combined standard errors). A score that is too flat across the roll still sends the chains to the
+# SSM-trained one. That is a large error; across the thin roll $|s^*|$ reaches $1/\sigma = 10$ one $\sigma$ from
+# the centre line (the printed rms true score). Yet the samples barely show it: the difference of the two energy
+# distances, printed last, is within about one combined standard error (asserted: within three). A score that is too flat across the roll still sends the chains to the
 # right places along it; the widening it causes (section 3's median distances) costs little in energy distance.
 # One likely reason for SSM's larger error after the same 3000 steps is its noisier gradient (one projection per
 # point, the variance table above); Exercise 4 tests it.
@@ -545,7 +563,8 @@ model_slopes = [(4 * d + COST_WIDTH) / (2 * d + COST_WIDTH) for d in (32, 128)]
 print(f"exact ISM: log-log slope over d = 32..128 is {slope:.2f} "
       f"(cost model: {model_slopes[0]:.2f} at d = 32 to {model_slopes[1]:.2f} at d = 128)")
 print(f"measured in {cost_seconds:.0f} s, of which compilation {sum(sum(c['compile_seconds']) for c in costs.values()):.0f} s")
-assert 0.8 < slope < 2.6, "exact ISM's cost should grow between linearly and quadratically in d"
+assert 0.8 < slope < 2.6, "exact ISM's cost should grow roughly between linearly and quadratically in d"
+assert ratios[DIMS.index(128)] > 3 * ratios[DIMS.index(32)], "ISM's d products: ISM / SSM grows with d (4x here)"
 assert ratios[DIMS.index(64)] >= 10, "exact ISM should cost at least 10x SSM per step at d = 64"
 
 # %%
@@ -621,7 +640,7 @@ def cached_chains(score_fn, x0, key, block):
     return chains
 
 
-def draw_langevin(chains, data, curve, t, step_size=STEP_SIZE, n_steps=N_STEPS, temperature=1.0):
+def draw_langevin(chains, data, curve, t, window, step_size=STEP_SIZE, n_steps=N_STEPS, temperature=1.0):
     x = np.asarray(chains(step_size, n_steps, temperature))
     dist_data, _ = centre_line_position(data, curve, t)
     dist, _ = centre_line_position(x, curve, t)
@@ -629,20 +648,20 @@ def draw_langevin(chains, data, curve, t, step_size=STEP_SIZE, n_steps=N_STEPS, 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(8, 3.8))
     ax1.plot(*curve.T, color="k", lw=0.8)
     ax1.scatter(*x.T, s=2, lw=0, alpha=0.8, color="C0")
-    ax1.set(xlim=WINDOW, ylim=WINDOW, aspect="equal", xticks=[-1, 0, 1, 2], yticks=[-1, 0, 1, 2],
+    ax1.set(xlim=window, ylim=window, aspect="equal", xticks=[-1, 0, 1, 2], yticks=[-1, 0, 1, 2],
             title=f"a = {step_size:.0e}, {n_steps} steps, T = {temperature}")
     ax2.hist(dist_data, bins, density=True, histtype="stepfilled", color="0.75", label="data")
     ax2.hist(np.minimum(dist, bins[-1]), bins, density=True, histtype="step", color="C0", lw=1.5, label="samples")
     ax2.set(xlabel="distance to the centre line", yticks=[], ylim=(0, 20),
             title=f"energy distance {sl.metrics.energy_distance(x, data):.3f}")
     ax2.legend()
-    outside = int(np.sum(np.any((x < WINDOW[0]) | (x > WINDOW[1]), axis=1)))
+    outside = int(np.sum(np.any((x < window[0]) | (x > window[1]), axis=1)))
     if outside:
         print(f"{outside} of {len(x)} chains ended outside the window: the step is too large for this score")
 
 
 widget_chains = cached_chains(score_interp, x0[:N_WIDGET], key_widget, BLOCK)
-draw_widget = partial(draw_langevin, widget_chains, np.asarray(data_a), centre_line, t_nodes)
+draw_widget = partial(draw_langevin, widget_chains, np.asarray(data_a), centre_line, t_nodes, WINDOW)
 draw_widget()
 plt.show()
 
@@ -675,9 +694,10 @@ sl.widgets.interactive_figure(
 #   Jacobian-vector product. SSM and SSM-VR are unbiased for ISM (every mean within 4 standard errors). The trace
 #   term's variance is $2\|S\|_F^2$ per point for Gaussian projections (measured within 10%) and smaller for
 #   Rademacher ones (the printed ratio of standard deviations); on the thin swiss roll, plain SSM is less noisy than
-#   SSM-VR because its two terms cancel.
-# - The SSM-trained score has a higher ISM loss by the printed paired difference, which is exactly its extra Fisher
-#   divergence, far beyond its standard error; the energy distance of its Langevin samples does not resolve it.
+#   SSM-VR because its two terms partly cancel (the printed standard deviations).
+# - The SSM-trained score has a higher ISM loss by the printed paired difference, which equals its extra Fisher
+#   divergence within their standard errors and is far beyond them; the energy distance of its Langevin samples
+#   does not resolve it.
 # - The exact trace makes ISM's per-step cost grow like $d\,w(2d + w)$, between linearly and quadratically in $d$
 #   (the printed log-log slope); SSM and DSM stay nearly flat.
 #
@@ -688,6 +708,8 @@ sl.widgets.interactive_figure(
 # 3. Run `sl.benchmark.step_cost_vs_dim((16, 256), width=512)`. How do the ratios change with a wider network?
 # 4. Train both models for four times as many steps and print the Fisher-divergence table again. Does the gap
 #    between the ISM- and SSM-trained scores shrink?
+# 5. Run the Langevin chains of section 3 with the exact score `true_score` in place of the learned one. Is the
+#    inner third of the roll still under-populated?
 #
 # <details><summary>Solution 1</summary>
 #
@@ -723,6 +745,14 @@ sl.widgets.interactive_figure(
 # should keep improving and the paired difference in $D_F$ should shrink; if it does not, the gap comes from
 # somewhere else than gradient noise, for instance a different optimum reached from the same start. Set `STEPS` in
 # the Hyperparameters cell and rerun; training takes four times as long.
+# </details>
+#
+# <details><summary>Solution 5</summary>
+#
+# A prediction to check. Pass `partial(true_score, curve=curve_nodes, sigma=sigma_roll)` as the score to the same
+# `sl.samplers.langevin` call (it is slower: every step evaluates the score by quadrature over the centre line). If
+# the inner third is still short of a third, the chains have not mixed along the spiral in `N_STEPS` steps; if it
+# fills up, the learned score's errors in the inner arm are the cause. Try also twice the steps.
 # </details>
 #
 # ## References
