@@ -120,6 +120,17 @@ def test_blurs_are_caught_by_fd_and_recall(bench, fakes, ref):
     assert out["precision"].value > ref["precision"].value - 0.05  # precision alone would pass blurs
 
 
+def test_a_gaussian_with_the_digits_moments_is_caught_by_fd(bench, ref):
+    # Unclipped, so only the features can tell it apart: FD compares feature means and covariances, and of an
+    # affine feature map (the hidden layer before its ReLU) this Gaussian would have exactly the digits' moments.
+    x = bench.split.X_train
+    w, v = np.linalg.eigh(np.cov(x.T))
+    g = x.mean(axis=0) + np.random.default_rng(0).normal(size=(bench.n_test, 64)) @ (v * np.sqrt(np.clip(w, 0, None))).T
+    assert frechet_distance(bench.features(g), bench.features(x)) > 2 * ref["fd"].value
+    affine = g @ bench.classifier.coefs_[0], x @ bench.classifier.coefs_[0]
+    assert frechet_distance(*affine) < 1.5 * ref["fd"].value  # why the features are taken after the ReLU
+
+
 def test_junk_is_caught_by_precision_and_fd(bench, fakes, ref):
     out = bench.evaluate(fakes["junk"], n_boot=N_BOOT)
     assert out["precision"].value < 0.05 and out["fd"].value > 10 * ref["fd"].value
