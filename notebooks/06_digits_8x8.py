@@ -64,6 +64,7 @@ N_SHOWN = 40  # digits shown in a grid
 
 # Generators that fail on purpose
 COPY_NOISE = 0.1  # the noisy copier: training digits plus N(0, 0.1^2) in every pixel
+EMPIRICAL_WIDTH = 1e-4  # kernel width of the exact training-set score (section 6), negligible next to sigma_L
 
 # The JAX notebook's baseline [6]
 BASELINE_SIZES = (64, 128, 128, 64)  # softplus MLP
@@ -118,10 +119,11 @@ key = jax.random.key(SEED)
 #
 # - **FD**, the Fréchet distance between Gaussians fitted to the features of the samples and of the training
 #   digits, $|\boldsymbol\mu_1 - \boldsymbol\mu_2|^2 + \operatorname{tr}\big(C_1 + C_2 - 2(C_1C_2)^{1/2}\big)$: the
-#   FID of Heusel et al. [7] for 8x8 digits. The features are the hidden layer's *pre-activations* $W_1\mathbf x +
-#   \mathbf b_1$: trained to separate the classes, and an affine map of the pixels, so each class keeps a roughly
-#   Gaussian shape (after the ReLU many features sit exactly at 0, a point mass a Gaussian describes badly). FD
-#   catches samples whose overall statistics are off: blurs (too little variance), noise, a Gaussian.
+#   FID of Heusel et al. [7] for 8x8 digits. The features are the hidden layer's activations
+#   $\max(W_1\mathbf x + \mathbf b_1, 0)$: trained to separate the classes, and non-linear in the pixels. That
+#   matters, because FD compares only means and covariances: of the pre-activations, an affine map of the pixels,
+#   a Gaussian with the digits' own pixel mean and covariance would score exactly like real digits. FD catches
+#   samples whose overall statistics are off.
 # - **Precision** and **recall** [8], with $k = 3$: the share of samples inside the union of $k$-nearest-neighbour
 #   balls around the training digits' features (fidelity: is each sample like some real digit?), and the share of
 #   training digits inside the balls around the samples (coverage: is every kind of digit produced?).
@@ -130,14 +132,21 @@ key = jax.random.key(SEED)
 #   digits are (about 0.05 for a generator as original as real unseen digits, 1 for a copier), and $Z_U$ is the
 #   Mann-Whitney statistic of Meehan et al. [9] between the two sets of distances: about $\mathcal N(0, 1)$ when
 #   samples are as far from the training set as unseen digits, strongly negative (below $-3$, say) when they are
-#   closer, i.e. copies, and positive when they are farther (junk).
+#   closer (a whole distribution of distances shifted towards the training set), and positive when they are farther
+#   (junk). The two read different things: `copy share` counts near-copies, $Z_U$ compares the whole distributions.
+#   Its bootstrap error (over the samples only, the unseen digits held fixed) is below 1.
 # - **Class TV**: the total-variation distance between the histogram of predicted classes and the training
-#   labels' histogram. Real digits get a non-zero value by chance; `class_tv_real` is its mean and spread for the
-#   same number of real digits.
+#   labels' histogram. Real digits get a non-zero value by chance; `class_tv_real` is its mean and spread for
+#   the same number of real digits drawn with replacement. (The test split itself is stratified by class, so its
+#   own class TV is smaller than that.)
 #
-# Each number comes with a bootstrap standard error over the samples. FD and recall depend on the number of
-# samples, so every generator below produces as many digits as the test split holds, and the real test digits,
-# evaluated as if they were samples (their copying test against the validation digits), are the row to match.
+# Each number comes with a bootstrap standard error over the samples. FD, precision and recall compare with the
+# *training* digits (the largest reference set, so the least noisy); only the copying test and the class-TV
+# reference use the unseen validation or test digits. A training-digit reference favours copies (exact copies of
+# training digits score as well as real digits or better), which is why the copying test has to stand beside them.
+# FD and recall depend on the number of samples, so every generator below produces as many digits as the test split
+# holds, and the real test digits, evaluated as if they were samples (their copying test against the validation
+# digits), are the row to match.
 
 # %%
 benchmark = sl.digits.DigitsBenchmark(seed=SEED)
@@ -219,17 +228,25 @@ results.update({name: benchmark.evaluate(x, n_boot=N_BOOT, seed=SEED) for name, 
 print_table(results)
 
 
-def worse(name, measure, sign=+1):
-    """How many standard errors `name` is worse than the real test digits on `measure` (sign -1: lower is worse)."""
-    a, b = results[name][measure], real[measure]
+def worse(result, reference, measure, sign=+1):
+    """How many combined standard errors `result` is worse than `reference` on `measure` (sign -1: lower is worse)."""
+    a, b = result[measure], reference[measure]
     return sign * (a.value - b.value) / np.hypot(a.se, b.se)
 
 
 for name in ("exact copies", "noisy copies"):
     assert results[name]["copy_share"].value > 0.5 and results[name]["copy_z"].value < -10, f"{name}: copying test"
-assert worse("blurs (pair averages)", "recall", -1) > 5, "recall catches blurs"
-assert worse("Gaussian fit", "fd") > 3 and worse("Gaussian fit", "precision", -1) > 5
-assert results["real validation digits"]["copy_z"].value > -3 and worse("real validation digits", "fd") < 3
+assert worse(results["blurs (pair averages)"], real, "recall", -1) > 5, "recall catches blurs"
+assert worse(results["Gaussian fit"], real, "fd") > 3 and worse(results["Gaussian fit"], real, "precision", -1) > 5
+real_val = results["real validation digits"]
+assert real_val["copy_z"].value > -3 and worse(real_val, real, "fd") < 3
+
+# %%
+fig, ax = plt.subplots(figsize=(7.5, 3.2))
+shown_failing = ("noisy copies", "blurs (pair averages)", "Gaussian fit")
+sl.plotting.plot_digits(ax, np.concatenate([failing[name][:N_PAIRS] for name in shown_failing]), n_cols=N_PAIRS, row_labels=["noisy copies", "blurs", "Gaussian fit"],
+                        title="generators that fail on purpose")
+plt.show()
 
 # %% [markdown]
 # Each failure is caught by the measure meant for it (the cell asserts it):
@@ -238,12 +255,13 @@ assert results["real validation digits"]["copy_z"].value > -3 and worse("real va
 #   the test is built for, with a $Z_U$ of order 1. Exact copies score as well as real digits, or better, on FD,
 #   precision and recall: they *are* real digits. That is why a copying test has to stand beside those measures.
 # - **Blurs** keep high precision (an average of two 3s still looks like a 3) but lose **recall**: averaging removes
-#   the variety of strokes, so many real digits are near no blur. Their FD is about twice that of real digits, but
-#   with 360 samples that difference is within about two standard errors: FD alone would not catch them here,
-#   recall does (asserted). Their $Z_U$ is negative too: an average of two training digits lies close to both.
+#   the variety of strokes, so many real digits are near no blur. Their FD is higher than that of real digits, but
+#   with 360 samples by less than two combined standard errors: FD alone would not catch them here, recall does
+#   (asserted). Their $Z_U$ is negative too: an average of two training digits lies close to both.
 # - The **Gaussian fit** has the right mean and covariance in pixel space and still fails **FD** (several times
 #   that of real digits) and, above all, **precision**: most of its samples are speckled images that no real digit
-#   resembles. Its $Z_U$ is strongly positive: its samples are farther from every training digit than real digits.
+#   resembles (the figure below). Its $Z_U$ is strongly positive: its samples are farther from every training digit
+#   than real digits are.
 #
 # ## 3. The JAX notebook's baseline: sliced score matching and low-temperature Langevin
 #
@@ -284,7 +302,8 @@ print_table({name: results[name] for name in ("real test digits", "JAX notebook'
 spread_base, spread_real = np.median(pdist(np.asarray(samples_base))), np.median(pdist(split.X_test))
 print(f"median distance between two samples {spread_base:.2f} (between two real test digits {spread_real:.2f})")
 assert spread_base < 0.5 * spread_real, "the baseline's samples should be much alike"
-assert worse("JAX notebook's recipe [6]", "recall", -1) > 5 and worse("JAX notebook's recipe [6]", "fd") > 5
+recipe = results["JAX notebook's recipe [6]"]
+assert worse(recipe, real, "recall", -1) > 5 and recipe["fd"].value > 50 * real["fd"].value
 
 # %%
 fig, ax = plt.subplots(figsize=(7.5, 3.6))
@@ -345,11 +364,13 @@ print(f"step rule at T = 50: smallest at eps = {RULE_RATIOS[np.argmin(rule_at_50
 assert np.all(rule_at_50 > 1), "the rule's left side is above 1 for every step"
 
 # %% [markdown]
-# **The network.** A plain noise-conditional MLP (`sl.nets.ncsn_apply`, notebook 05) learns the scores of large
-# noise levels well and those of small levels badly. The reason is scale: in directions where the digits barely vary
-# (the border pixels, say), the score of the perturbed data is about $-(\mathbf x - \boldsymbol\mu)/\sigma^2$: the
-# network must turn a deviation of size $\sigma$ into an output of size $1/\sigma$, a gain of $1/\sigma^2 \approx
-# 1000$ at $\sigma = 0.03$, and MLPs learn large gains very slowly. A preconditioned network builds the gain in, as
+# **The network.** A plain noise-conditional MLP (`sl.nets.ncsn_apply`, notebook 05) learns the scores of the small
+# noise levels far worse than those of the large ones (section 4's table). The reason is scale: in directions where
+# the digits barely vary (the border pixels, say), the score of the perturbed data is about $-(\mathbf x -
+# \boldsymbol\mu)/\sigma^2$: a deviation of size $\sigma$ must become an output of size $1/\sigma$. `ncsn_apply`
+# divides its output by $\sigma$ (notebook 05), which leaves the MLP a gain of $1/\sigma \approx 33$ at $\sigma =
+# 0.03$ to learn, in those directions only and not in the others, and MLPs learn large, direction-dependent gains
+# slowly. A preconditioned network builds the gain in, as
 # Karras et al. [4] do with a scalar scaling and we do here with the data covariance. With $\boldsymbol\mu$,
 # $\Sigma = U\operatorname{diag}(\boldsymbol\lambda)U^\top$ the mean and covariance of the training digits, the input
 # at level $\sigma$ is whitened by the covariance of the *perturbed* data,
@@ -455,6 +476,9 @@ models = {
 level_loss, level_error = {}, {}
 for name, score_fn in models.items():
     level_loss[name], level_error[name] = heldout_level_losses(score_fn, x_val, key_eval, sigmas)
+x_train_sub = x_train[: len(x_val)]  # as many training digits as validation digits, the same noise
+train_loss = {name: heldout_level_losses(models[name], x_train_sub, key_eval, sigmas)[0]
+              for name in (f"preconditioned, {PLAIN_STEPS} steps", f"preconditioned, {STEPS} steps")}
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -467,7 +491,12 @@ print(f"largest standard error of an entry: {largest_error:.1g}")
 plain_row = level_loss[f"plain NCSN, {PLAIN_STEPS} steps"]
 early_row = level_loss[f"preconditioned, {PLAIN_STEPS} steps"]
 gaussian_row = level_loss["Gaussian fit (g = 0)"]
+print("the same two networks on training digits, and the gap validation minus training:")
+for name, row in train_loss.items():
+    gap = level_loss[name] - row
+    print(f"{name:30s} " + "  ".join(f"{row[i]:.2g}" for i in show) + "   gap " + "  ".join(f"{gap[i]:+.2f}" for i in show))
 assert np.all(early_row[-4:] < plain_row[-4:] - 3 * largest_error), "preconditioning should win at the small levels"
+assert np.all(early_row[-4:] < gaussian_row[-4:] - 3 * largest_error), "and beat the Gaussian fit there"
 assert plain_row[-1] > gaussian_row[-1] + 3 * largest_error, "the plain MLP should trail the Gaussian fit at sigma_L"
 
 # %%
@@ -477,7 +506,8 @@ for name, row in list(level_loss.items())[:4]:
 ax1.set(xlabel=r"noise level $\sigma$", ylabel="validation loss per dimension", title="loss at each level")
 ax1.legend()
 sl.plotting.plot_loss(ax2, fit_ncsn.losses)
-ax2.set(title="preconditioned NCSN: training loss", ylim=(float(np.percentile(fit_ncsn.losses, 1)) - 0.5, 15))
+ax2.set(title="preconditioned NCSN: training loss",
+        ylim=(float(np.percentile(fit_ncsn.losses, 1)) - 0.5, float(np.percentile(fit_ncsn.losses, 99.5))))
 plt.show()
 
 # %% [markdown]
@@ -485,7 +515,9 @@ plt.show()
 # (first column). At small $\sigma$ the plain MLP is worse than the Gaussian fit (last two columns), while the
 # preconditioned network, given the same 2000 steps, beats both (asserted, by at least three times the largest
 # standard error printed below the table). Training on to 16 000 steps does *not* lower the validation loss at the
-# smallest levels further: it ends a little higher than at 2000 steps, by about two standard errors. At small noise
+# smallest levels further: at $\sigma = 0.054$ it ends higher than at 2000 steps, by about two standard errors, and
+# at $\sigma_L$ the two are equal within their errors. On training digits, meanwhile, the loss at those levels keeps
+# falling, and the gap between validation and training digits (printed last) grows with training: at small noise
 # the network begins to fit the 1077 training digits themselves rather than the distribution they come from, the
 # tendency that the copying test watches in sections 5 and 6. The moving average of the weights scores like the
 # last iterate (the last two rows): the cosine schedule has already brought the learning rate to nearly 0, which
@@ -516,7 +548,7 @@ chosen_ratio, chosen_steps = min(original, key=lambda setting: grid[setting][1][
 eps = chosen_ratio * SIGMA_MIN**2
 
 # %%
-# NBVAL_CHECK_OUTPUT
+# Chains of hundreds of Langevin steps, and a choice at a threshold: checked by the assertions, not digit by digit.
 print("on the validation digits, FD for eps / sigma_L^2 (columns) and steps per level T (rows):")
 print(f"{'T':>6s}" + "".join(f"{r:>14}" for r in GRID_RATIOS))
 for steps_each in GRID_STEPS:
@@ -529,7 +561,7 @@ z_grid = np.array([[grid[(r, k)][1]["copy_z"].value for r in GRID_RATIOS] for k 
 assert z_grid[0, 0] > 3 and z_grid[-1, -1] < -3, "longer, larger steps bring the samples closer to the training digits"
 by_fd_alone = min(grid, key=lambda setting: grid[setting][1]["fd"].value)
 print(f"by FD alone: eps = {by_fd_alone[0]} sigma_L^2, T = {by_fd_alone[1]}, "
-      f"where Z_U = {grid[by_fd_alone][1]['copy_z'].value:.0f}")
+      f"where Z_U = {grid[by_fd_alone][1]['copy_z'].value:.1f}")
 
 # %% [markdown]
 # Two things to read in the grid. The copying statistic $Z_U$ falls as the chains run longer with larger steps,
@@ -538,9 +570,10 @@ print(f"by FD alone: eps = {by_fd_alone[0]} sigma_L^2, T = {by_fd_alone[1]}, "
 # much mixing brings them *closer*. At the small levels the learned score has seen only the 1077 training digits,
 # and the more steps it takes there, the more it pulls a chain towards one of them. And FD is noisy (its standard
 # error is printed beside it): the settings' FDs differ by about two standard errors at most, so the smallest FD
-# alone is a weak guide, and the setting it picks here (printed last) lies where $Z_U$ is far below $-3$, the
-# corner where samples drift towards training digits. That is why the choice is restricted to settings that pass
-# the copying test. The widget shows the samples of each setting.
+# alone is a weak guide. It could pick a setting from the corner where samples drift towards the training digits
+# (FD compares with the training digits, which favours them), so the choice is restricted to settings that pass
+# the copying test. The setting the smallest FD of all would pick, and its $Z_U$, are printed last. The widget
+# shows the samples of each setting.
 
 # %%
 def draw_sampler(ratio, steps_each, *, grid, n_shown):
@@ -549,7 +582,7 @@ def draw_sampler(ratio, steps_each, *, grid, n_shown):
     fig, ax = plt.subplots(figsize=(7.5, 4.0))
     sl.plotting.plot_digits(ax, x[:n_shown], title=rf"$\varepsilon = {ratio}\,\sigma_L^2$, T = {steps_each}: "
                                                    f"FD {r['fd']}, precision {r['precision'].value:.2f}, "
-                                                   f"recall {r['recall'].value:.2f}, $Z_U$ {r['copy_z'].value:.0f}")
+                                                   f"recall {r['recall'].value:.2f}, $Z_U$ {r['copy_z'].value:.1f}")
 
 
 sampler_kwargs = dict(grid=grid, n_shown=N_SHOWN)
@@ -582,7 +615,7 @@ sl.widgets.interactive_figure(
 # the samples before it.)
 
 # %%
-empirical = sl.data.kde(split.X_train, 1e-4)
+empirical = sl.data.kde(split.X_train, EMPIRICAL_WIDTH)
 samplers = {
     "exact score of the training set": empirical.perturbed_score,
     "plain NCSN": models[f"plain NCSN, {PLAIN_STEPS} steps"],
@@ -603,9 +636,12 @@ print(f"class TV of {n_samples} real digits by chance: {real['class_tv_real']}")
 runs = [results[f"preconditioned NCSN, run {i + 1}"] for i in range(N_SAMPLE_SEEDS)]
 for name in ("exact score of the training set",):
     assert results[name]["copy_share"].value > 0.9 and results[name]["copy_z"].value < -10, "it returns copies"
-assert worse("plain NCSN", "fd") > 5 and worse("plain NCSN", "precision", -1) > 5
+assert worse(results["plain NCSN"], real, "fd") > 5 and worse(results["plain NCSN"], real, "precision", -1) > 5
+for name, run in zip(samplers, [results[name] for name in samplers], strict=True):
+    if name.startswith("preconditioned"):  # no near-copies, and nothing on a training digit
+        assert run["copy_share"].value < 0.1 and run["copy_z"].value > -6
+        assert benchmark.nearest_train_distances(samples[name]).min() > 0.3, "a sample sits on a training digit"
 for run in runs:
-    assert run["copy_share"].value < 0.2 and run["copy_z"].value > 0.5 * results["noisy copies"]["copy_z"].value
     assert run["fd"].value < results["Gaussian fit"]["fd"].value and run["fd"].value < results["plain NCSN"]["fd"].value
     assert run["precision"].value > results["plain NCSN"]["precision"].value + 0.3
 
@@ -613,16 +649,19 @@ for run in runs:
 # Read down the columns:
 #
 # - The **exact score of the training set** fails the copying test like the copiers of section 2 (copy share near
-#   1, $Z_U$ far below $-3$): its samples *are* training digits, which is why they also score best on FD,
-#   precision and recall. A perfect minimiser of the DSM loss is a copier; a network generalises because it does
-#   *not* minimise the loss on the training digits perfectly.
+#   1, $Z_U$ far below $-3$): its samples *are* training digits, which is why they also score as well as real
+#   digits, or better, on FD and precision. A perfect minimiser of the DSM loss is a copier; a network generalises
+#   because it does *not* minimise the loss on the training digits perfectly.
 # - The **plain NCSN** fails FD and precision by many standard errors: its poor small-level scores leave speckled
 #   noise in its samples.
 # - The **preconditioned NCSN**, in both runs, is far from the copiers on the copying test: its copy share is close
-#   to the 0.05 of unseen digits (the copiers': 0.87 and more). Its $Z_U$ of about $-4$ says that its samples sit,
-#   on the whole, somewhat closer to their nearest training digit than unseen real digits do, the same drift as in
-#   the validation grid, without producing near-copies. Its FD is below the Gaussian fit's and the plain NCSN's
-#   (asserted), with the precision of real digits. Against the real digits, the targets:
+#   to the 0.05 of unseen digits (the copiers': 0.87 and more; asserted below 0.1), and no sample lies within 0.3 of
+#   a training digit (asserted; real unseen digits are no closer than about 0.6). Its $Z_U$ tells more: on the test
+#   split both runs fall below $-3$ (printed), the bound the validation grid was chosen within. The chosen setting
+#   passed it on the validation digits only narrowly, and on new chains its samples sit, as a whole, somewhat closer
+#   to their nearest training digit than unseen real digits do: the drift of the validation grid, without producing
+#   near-copies. Its FD is below the Gaussian fit's and the plain NCSN's (asserted), with about the precision of real
+#   digits. Against the real digits, the targets:
 
 # %%
 targets = {
@@ -636,48 +675,52 @@ met = {}
 for measure, (get, op, bound) in targets.items():
     values = [get(run) for run in runs]
     met[measure] = [v <= bound if op == "<=" else v >= bound for v in values]
-    print(f"{measure:10s} target {op} {bound:.3f}: runs " + ", ".join(f"{v:.3f}" for v in values)
-          + f"  {'met' if all(met[measure]) else 'NOT met'}")
-print("FD of the runs / FD of real test digits: "
-      + ", ".join(f"{run['fd'].value / real['fd'].value:.1f}" for run in runs))
+    print(f"{measure:10s} target {op} {bound:.3f}: runs "
+          + ", ".join(f"{v:.3f} ({'met' if ok else 'NOT met'})" for v, ok in zip(values, met[measure], strict=True)))
+fd_ratios = [run["fd"].value / real["fd"].value for run in runs]
+print("FD of the runs / FD of real test digits: " + ", ".join(f"{r:.1f}" for r in fd_ratios))
 assert all(met["recall"]) and all(met["precision"]) and all(met["class TV"])
-assert not any(met["FD"]), "update the text: the FD target is met"
-assert all(run["fd"].value < 8 * real["fd"].value for run in runs)
+assert 1.5 < max(fd_ratios) < 3.5 and min(fd_ratios) < 3, "about twice real digits' FD: update the text otherwise"
 
 # %% [markdown]
-# Precision and class balance meet their targets in both runs; recall meets its target by less than its own
-# standard error (about 0.02, the table), so another run could fall just short of it. FD does not meet its target:
-# it stays two to three times that of real test digits (the printed ratios; the FD of 360 real digits is itself
-# only known to about $\pm 0.2$). The levers tried here within the time budget, the moving average of the weights
-# (section 4) and the sampler's step size and steps per level (section 5), do not close that gap; the validation
-# losses of section 4 suggest why: at the smallest levels the network is limited by how few training digits it
-# has, not by how long it trains.
+# Precision, recall and class balance meet their targets in both runs, recall by about one standard error (the
+# table), so another run could fall short of it. FD sits at the edge of its target: the runs' FDs are about twice
+# that of real test digits, around the bound (the printed ratios). Each ratio is uncertain
+# by about $\pm 0.5$ (the FD of 360 real digits is itself only known to about $\pm 0.15$), so whether one run meets
+# the target is a matter of chance: it is not met reliably. The levers tried here within the time budget, the
+# moving average of the weights (section 4) and the sampler's step size and steps per level (section 5), do not
+# close that gap.
 # %% [markdown]
-# The numbers above, as images. Top: samples of run 1 and, under each, its nearest training digit; bottom: real
-# test digits and theirs. A copier's pairs would be identical; the reader can judge by eye whether the samples are
-# as different from their neighbours as real unseen digits are (the distances are in the titles).
+# The numbers above, as images. Top: samples of run 1 and, under each, its nearest training digit; middle: real
+# test digits and theirs; bottom: the plain NCSN's speckled samples. A copier's pairs would be identical; the reader
+# can judge by eye whether the samples are as different from their neighbours as real unseen digits are (the
+# distances are in the titles).
 
 # %%
-def nearest_training(x):
-    """The nearest training digit of each of x (n, 64) (clipped to [0, 1]) and the pixel distance to it."""
-    dist = cdist(np.clip(x, 0, 1), split.X_train)
-    return split.X_train[dist.argmin(axis=1)], dist.min(axis=1)
+def nearest_training(x, train):
+    """The nearest of the digits `train` to each of x (n, 64) (clipped to [0, 1]) and the pixel distance to it."""
+    dist = cdist(np.clip(x, 0, 1), train)
+    return train[dist.argmin(axis=1)], dist.min(axis=1)
 
 
 shown_samples, shown_real = samples["preconditioned NCSN, run 1"][:N_PAIRS], split.X_test[:N_PAIRS]
-(near_samples, dist_samples), (near_real, dist_real) = nearest_training(shown_samples), nearest_training(shown_real)
-fig, axes = plt.subplots(2, 1, figsize=(7.5, 4.4))
+near_samples, dist_samples = nearest_training(shown_samples, split.X_train)
+near_real, dist_real = nearest_training(shown_real, split.X_train)
+fig, axes = plt.subplots(3, 1, figsize=(7.5, 5.8), height_ratios=(2, 2, 1))
 sl.plotting.plot_digits(axes[0], np.concatenate([shown_samples, near_samples]), n_cols=N_PAIRS,
                         row_labels=["sample", "nearest"],
                         title="NCSN samples, distances " + " ".join(f"{v:.1f}" for v in dist_samples))
 sl.plotting.plot_digits(axes[1], np.concatenate([shown_real, near_real]), n_cols=N_PAIRS,
                         row_labels=["test digit", "nearest"],
                         title="real test digits, distances " + " ".join(f"{v:.1f}" for v in dist_real))
+sl.plotting.plot_digits(axes[2], samples["plain NCSN"][:N_PAIRS], n_cols=N_PAIRS, row_labels=["plain NCSN"],
+                        title="for comparison: plain NCSN samples")
 plt.show()
 
 # %% [markdown]
 # And how a sample comes about: five chains (rows) from uniform noise (left) through the end of every second noise
-# level to the final denoising step (right).
+# level to the final denoising step (right). At the large levels the chains range far outside $[0, 1]$ (the noise
+# has standard deviation up to $\sigma_1$), and the images show those values clipped to black and white.
 
 # %%
 key_chain_start, key_chain = jax.random.split(jax.random.fold_in(key_test, len(samplers)))
@@ -739,7 +782,8 @@ sl.widgets.interactive_figure(
 # - Generated digits need measures that each catch a known failure. Checked here on generators that fail on
 #   purpose: copies (exact or noisy, and the exact score of the training set) pass FD, precision and recall and are
 #   caught only by the copying test; blurs are caught by recall (FD only weakly, with 360 samples); a Gaussian fit
-#   by precision and FD (sections 2 and 6, asserted).
+#   by precision and FD, FD because its features are taken after the classifier's ReLU (sections 1, 2 and 6,
+#   asserted).
 # - The JAX notebook's recipe [6] (one noise level, sliced score matching, a decaying low-temperature sampler)
 #   produces nearly the same blurry image again and again: precision and recall 0, an FD a hundred times that of
 #   real digits.
@@ -747,9 +791,10 @@ sl.widgets.interactive_figure(
 #   perturbed data's covariance, with the best Gaussian score as the starting point, builds those gains in (the
 #   validation losses of section 4). Trained longer, it starts to fit the training digits at the smallest levels.
 # - The preconditioned NCSN with annealed Langevin, its step size and steps per level chosen on validation digits,
-#   produces digits that are not copies (near-copies as rare as among unseen digits), with the recall, precision
-#   and class balance of the targets on the test digits (the printed margins of section 6); its FD, below the
-#   Gaussian fit's, stays above twice that of real digits (the printed ratios): that target is not met.
+#   produces digits that are not copies (near-copies about as rare as among unseen digits, though as a whole they
+#   sit somewhat closer to the training digits, $Z_U$ below $-3$), with the recall, precision and class balance of
+#   the targets on the test digits (section 6); its FD, well below the Gaussian fit's, is about twice that of real
+#   digits, at the edge of the target, which is therefore not met reliably.
 # - Longer chains with larger steps bring the samples closer to the training digits ($Z_U$ falls across the grid
 #   of section 5), and the smallest FD alone would pick such a setting: the copying test belongs in the choice of
 #   a sampler's settings, not only in the final report.

@@ -103,11 +103,13 @@ def annealed_langevin(
     denoise: bool = False,
     return_trajectory: bool = False,
 ):
-    """Annealed Langevin dynamics (Song & Ermon 2019, Algorithm 1).
+    """Annealed Langevin dynamics (Song & Ermon 2019, Algorithm 1), in this course's step convention.
 
     For each level ``sigma_i`` from largest to smallest, ``n_steps_each``
     Langevin updates with step ``a_i = eps * sigma_i^2 / sigma_L^2`` using the
-    noise-conditional score ``s(x, sigma_i)``. With ``denoise`` a last step
+    noise-conditional score ``s(x, sigma_i)``. The update is ``x + a s + sqrt(2 a) z``;
+    the paper writes ``x + (alpha / 2) s + sqrt(alpha) z``, so its ``alpha_i`` is ``2 a_i``
+    (as in Song & Ermon 2020). With ``denoise`` a last step
     ``x + sigma_L^2 s(x, sigma_L)`` (Tweedie's formula) removes the remaining
     noise of level ``sigma_L``.
 
