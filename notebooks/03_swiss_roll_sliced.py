@@ -564,7 +564,6 @@ print(f"exact ISM: log-log slope over d = 32..128 is {slope:.2f} "
       f"(cost model: {model_slopes[0]:.2f} at d = 32 to {model_slopes[1]:.2f} at d = 128)")
 print(f"measured in {cost_seconds:.0f} s, of which compilation {sum(sum(c['compile_seconds']) for c in costs.values()):.0f} s")
 assert 0.8 < slope < 2.6, "exact ISM's cost should grow roughly between linearly and quadratically in d"
-assert ratios[DIMS.index(128)] > 3 * ratios[DIMS.index(32)], "ISM's d products: ISM / SSM grows with d (4x here)"
 assert ratios[DIMS.index(64)] >= 10, "exact ISM should cost at least 10x SSM per step at d = 64"
 
 # %%
