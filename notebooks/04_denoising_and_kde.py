@@ -291,7 +291,8 @@ plt.show()
 # %% [markdown]
 # Small bandwidths make the KDE a set of spikes: its score points to the nearest sample with strength $|\mathbf x_i -
 # \mathbf x|/h^2$, and the distance to the nearest sample is set by the sample's spacing, not by $h$, so the squared
-# error against any smooth density grows like $h^{-4}$ (the fitted slope above; both curves on the left). Large
+# error against any smooth density approaches $h^{-4}$ (the fitted slope above, somewhat steeper than $-4$ because at
+# the largest of those bandwidths the kernel still averages neighbouring samples; both curves on the left). Large
 # bandwidths blur everything towards one broad Gaussian: the KDE then matches the equally blurred truth $p_h$ ever
 # better (the first column decreases at every step, asserted), but it is no longer a model of $p$, and the error against
 # the clean truth grows again. The best bandwidth for the score and the best for the likelihood are printed above the
@@ -482,7 +483,8 @@ plt.show()
 # towards itself. The trained network (solid orange) reproduces most of these wiggles, while the network at the
 # step closest to the truth (dashed) is smoother. On the maps the error is smallest in the dense bulk and largest
 # where a few isolated samples dominate the KDE, and the trained network's map repeats the KDE's pattern. Early in
-# training the network is a smooth function and lands *between* the KDE and the perturbed truth,
+# training the network is a smooth function and is closer to each of the KDE and the perturbed truth than they are
+# to each other,
 # closer to the truth than the KDE itself (the step printed above as the closest): the network's smoothness acts as
 # a regulariser. As training continues, it fits the bumps of the KDE around individual points, and its distance to
 # the truth grows back towards the KDE's. With a finite sample, DSM learns a smoothed KDE score; more data (or a
@@ -607,14 +609,14 @@ sl.widgets.interactive_figure(
 # - The KDE of $n$ points is a mixture of $n$ Gaussians; its score is a softmax-weighted pull towards the points,
 #   exact and finite everywhere when computed with log-sum-exp. Taking the log of the density itself fails wherever
 #   it underflows: in float32 on a CPU, farther than the printed radius $r^\star$ from every sample.
-# - Small bandwidths give a spiky, unreliable score (its error grows like $h^{-4}$, the printed slope); large ones
+# - Small bandwidths give a spiky, unreliable score (its error approaches $h^{-4}$, the printed slope); large ones
 #   match only a blurred truth. Both the score error against the truth and the held-out likelihood pick a bandwidth
 #   in between (the two best bandwidths printed in section 3).
 # - DSM's loss is a regression onto $-\mathbf z/\sigma$; on a finite sample its exact minimiser is the KDE score at
-#   bandwidth $\sigma$, and $L_{\text{DSM}}(s) - L_{\text{DSM}}(s^\star) = D_F(s\,\|\,q_\sigma)$ (checked within
-#   the standard error of the cross term that separates them). The trained network ends much closer to the KDE
-#   score than to the perturbed truth; early in training its smoothness keeps it closer to the truth than the KDE is
-#   (the relative divergences of section 4).
+#   bandwidth $\sigma$, and $L_{\text{DSM}}(s) - L_{\text{DSM}}(s^\star) = D_F(s\,\|\,q_\sigma)$ (checked within three
+#   standard errors of the cross term that separates them, printed beside it). The trained network ends much closer to
+#   the KDE score than to the perturbed truth; early in training its smoothness keeps it closer to the truth than the
+#   KDE is (the relative divergences of section 4).
 # - The standard deviation of the DSM loss grows like $1/\sigma^2$ and that of its gradient like $1/\sigma$ (the
 #   fitted slopes of section 5), so a single tiny $\sigma$ is impractical. Weighting by $\sigma^2$ and training many
 #   levels at once is the way out (notebook 05).
@@ -645,8 +647,8 @@ sl.widgets.interactive_figure(
 # using the hint and $\frac1n\sum_i\mathcal N(\cdot\,; \mathbf x_i, \sigma^2 I) = q_\sigma$, then $\nabla q_\sigma =
 # q_\sigma\nabla\log q_\sigma$. So the loss is $\tfrac12\mathbb E_{q_\sigma}|s|^2 - \mathbb E_{q_\sigma}[s\cdot\nabla
 # \log q_\sigma] + \text{const} = \tfrac12\mathbb E_{q_\sigma}|s - \nabla\log q_\sigma|^2 + \text{const}$, minimal
-# at $s = \nabla\log q_\sigma$. (The same steps with $p_\sigma$ in place of $q_\sigma$ give Vincent's result [1]
-# for the population.)
+# at $s = \nabla\log q_\sigma$. This is Vincent's result [1], stated there for this Parzen density $q_\sigma$ of the
+# sample; the same steps with $p$ in place of the sample give the population version.
 # </details>
 #
 # <details><summary>Solution 2</summary>

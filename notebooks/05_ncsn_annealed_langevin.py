@@ -499,13 +499,18 @@ plt.show()
 
 # %%
 # NBVAL_CHECK_OUTPUT
-print("network  sigma   lambda = sigma^2 (as trained)   without lambda (divided by sigma^2)")
-level_terms = {}
-for name, score_fn, data, sigmas in (("1D", learned_1d, data_1d, SIGMAS_1D), ("2D", learned_2d, data_2d, SIGMAS_2D)):
+print("network  sigma   lambda = sigma^2 (as trained)   without lambda (divided by sigma^2)   exact score, paired")
+level_terms, excess = {}, {}
+for name, score_fn, data, sigmas, truth in (("1D", learned_1d, data_1d, SIGMAS_1D, mixture_1d),
+                                            ("2D", learned_2d, data_2d, SIGMAS_2D, paper_mixture)):
     for sigma in (float(sigmas[0]), float(sigmas[-1])):
         weighted = sl.losses.ncsn_loss(score_fn, data[:N_EVAL], key_z, [sigma], reduction="none")
+        optimal = sl.losses.ncsn_loss(truth.perturbed_score, data[:N_EVAL], key_z, [sigma], reduction="none")
         level_terms[name, sigma] = (sl.metrics.mean_with_se(weighted), sl.metrics.mean_with_se(weighted / sigma**2))
-        print(f"{name:>7} {sigma:6.1f} {level_terms[name, sigma][0]!s:>31} {level_terms[name, sigma][1]!s:>37}")
+        excess[name, sigma] = sl.metrics.mean_with_se(weighted - optimal)  # the same z: a paired difference
+        print(f"{name:>7} {sigma:6.1f} {level_terms[name, sigma][0]!s:>31} {level_terms[name, sigma][1]!s:>37}"
+              f"   network minus exact {excess[name, sigma]}")
+        assert excess[name, sigma].value < 0.1 * level_terms[name, sigma][0].value, "near the optimum at each level"
 spread_ratios = {}
 for name, data, sigmas in (("1D", data_1d, SIGMAS_1D), ("2D", data_2d, SIGMAS_2D)):
     (w_big, u_big), (w_small, u_small) = level_terms[name, float(sigmas[0])], level_terms[name, float(sigmas[-1])]
@@ -519,11 +524,12 @@ for name, data, sigmas in (("1D", data_1d, SIGMAS_1D), ("2D", data_2d, SIGMAS_2D
     input_spread = [float(np.mean(np.std((data + s * z) / np.sqrt(1 + s**2), axis=0))) for s in sigmas[[0, -1]]]
     print(f"{name} data: standard deviation per coordinate {float(np.mean(np.std(data, axis=0))):.1f}; "
           f"scaled network input at sigma_1 {input_spread[0]:.1f}, at sigma_L {input_spread[1]:.1f}")
-assert spread_ratios["1D"][0] < 4 and spread_ratios["2D"][0] < 20, "with lambda: within a small factor"
-assert spread_ratios["2D"][1] > 1000, "without lambda: orders of magnitude apart"
+assert spread_ratios["1D"][0] < 4 and spread_ratios["2D"][0] < 20, "with lambda: within a factor of about 10"
 
 # %% [markdown]
-# With $\lambda = \sigma^2$ every level's term is below $d/2$, and the largest and smallest level differ by the
+# Each network's term is the exact score's to within the printed paired difference (asserted below a tenth of the
+# term): both networks are near the optimum at both levels. With $\lambda = \sigma^2$ every level's term is below
+# $d/2$, and the largest and smallest level differ by the
 # printed factors, about 2 in 1D and 12 in 2D. They are not equal because the best denoiser explains more of
 # $\mathbf z$ when the noise dwarfs the data: for Gaussian data of variance $v$ per coordinate the term at the optimum
 # is $\tfrac d2\,v/(v + \sigma^2)$, and at $\sigma_1 = 20$ the 2D data's variance is small next to $\sigma^2$.
@@ -666,7 +672,7 @@ sl.widgets.interactive_figure(
 #   (exercise 4) the share at 100 steps per level is more than three standard errors above 0.2, higher with fewer
 #   steps, and within two standard errors of 0.2 at 400 steps per level.
 # - A noise-conditional network learns the scores of all perturbed densities at once with the multi-level DSM loss;
-#   the weights $\lambda(\sigma) = \sigma^2$ keep every level's term below $d/2$ and within a small factor of the
+#   the weights $\lambda(\sigma) = \sigma^2$ keep every level's term below $d/2$ and within a factor of about 10 of the
 #   others, where without them the levels' terms differ by a factor of 33 (1D) and thousands (2D) (section 5's check
 #   on both trained networks).
 # - Annealed Langevin uses steps $a_i = \varepsilon\sigma_i^2/\sigma_L^2$ and a fixed number of steps per level (the
@@ -720,9 +726,10 @@ sl.widgets.interactive_figure(
 # $\mathcal N(3, v_L/(1 - a_L/(2v_L)))$ truncated at 0 (`scipy.stats.truncnorm`), and the widening they predict is
 # a little below the untruncated factor $\sqrt{0.98/0.8} \approx 1.11$. Each spread carries its standard error (from
 # the sample's fourth moment). Both measured spreads lie a little below their predictions, by less than two standard
-# errors: sampling noise, with no visible effect of the learned score. The $\varepsilon = 0.5$ spread is within three
-# standard errors of the widened prediction and about five from the un-widened one, and the widening factor agrees
-# with its prediction within its standard error (all asserted).
+# errors. That may be chance, or partly the learned score: in the figure of the last level its right tail is a little
+# steeper than the true score's, which narrows the mode; these numbers cannot tell. The $\varepsilon = 0.5$ spread is
+# within three standard errors of the widened prediction and about five from the un-widened one, and the widening
+# factor agrees with its prediction within three standard errors of it (all asserted).
 # </details>
 #
 # <details><summary>Solution 3</summary>
@@ -749,8 +756,8 @@ sl.widgets.interactive_figure(
 # described in section 1: at every level the chains carry the share of the previous, wider level, whose small side
 # holds more than 0.2, and crossing stops before they have caught up, the sooner the less time each level gets.
 # The authors' smaller step ($\varepsilon = 0.05$ here), half the time per level at 100 steps, gives a larger share,
-# as the lag predicts, but only by about two standard errors of the difference (asserted only in sign). Section 1's
-# 1280 chains landed about one of their standard errors above the 20 000-chain share at the same setting, so the
+# as the lag predicts, but by about two standard errors of the difference only (printed): suggestive, not resolved.
+# Section 1's 1280 chains landed about one of their standard errors above the 20 000-chain share at the same setting, so the
 # offset printed there is part lag, part chance.
 # </details>
 
@@ -799,8 +806,8 @@ print(f"Solution 2: at eps = {EPS_LARGE} the spread is {(large - predicted_std[E
       f"errors from the widened prediction, {(large - unwidened_std) / large_se:+.0f} from the un-widened one")
 assert abs(large - predicted_std[EPS_LARGE]) < 3 * large_se, "the widened prediction"
 assert abs(large - unwidened_std) > 4 * large_se, "distinguishable from no widening"
-assert 0 < predicted_std[EPS_1D] - small < 2 * small_se and 0 < predicted_std[EPS_LARGE] - large < 2 * large_se
-assert abs(ratio.value - predicted_ratio) < ratio.se and ratio.value - 1 > 3 * ratio.se
+assert abs(predicted_std[EPS_1D] - small) < 3 * small_se, "the small step's spread: the prediction"
+assert abs(ratio.value - predicted_ratio) < 3 * ratio.se and ratio.value - 1 > 3 * ratio.se
 
 # %%
 # Solution 4 (not output-checked: on another CPU a few of the 20 000 chains may cross differently). Section 1's
@@ -843,7 +850,8 @@ def resolved(a, b, n_se):
 assert resolved(fewest, section_1, 3), "fewer steps per level, a larger lag"
 assert section_1.value - weight_2d > 3 * section_1.se and section_1.value - weight_2d < 2 * se_2d, "a small offset"
 assert abs(most.value - weight_2d) < 2 * most.se, "400 steps per level: within two standard errors of the weight"
-assert small_step.value > section_1.value, "half the step, half the time per level: a larger share"
+print(f"  half the step minus section 1's: {small_step.value - section_1.value:+.3f}, "
+      f"{(small_step.value - section_1.value) / np.hypot(small_step.se, section_1.se):+.1f} standard errors")
 
 # %% [markdown]
 # ## References

@@ -231,7 +231,8 @@ for ax, name, sde, half_width in ((axes[1], "VE", ve, 30.0), (axes[2], "VP", vp,
 plt.show()
 
 # %% [markdown]
-# VE keeps the modes in place and drowns them in noise whose std grows to 20; VP pulls everything towards 0 while
+# VE keeps the modes in place and drowns them in noise whose std grows to 20 (at $t = 0.25$ it is still only about
+# 0.2, so the VE curve for $t = 0$ lies hidden under the one for $t = 0.25$); VP pulls everything towards 0 while
 # the noise grows to 1, and by $t = 0.75$ its marginal is already close to $\mathcal N(0, 1)$. In both cases the
 # final marginal is only *approximately* the prior: the VE marginal at $t = 1$ is centred at the mixture's mean,
 # $0.8 \cdot 5 - 0.2 \cdot 5 = 3$ in each coordinate, not at 0. Section 4 shows what that costs.
@@ -341,9 +342,10 @@ assert abs(exact_scores[f"PC, snr {SNR}"]["z"]) < 3
 # All five samplers bring the prior's samples back to two modes of about the right width (printed within-mode std),
 # and at Song et al.'s $r = 0.16$ the predictor-corrector sampler gets the weights within three standard errors
 # (asserted). One run of each is not a ranking, though: the energy distance of 2000 samples varies from run to run by
-# more than the floor printed above (section 6 repeats the runs). What is systematic is the sign of $z$: every
-# sampler puts a little too much weight on the small mode, even with the exact score. Section 4 finds where that comes
-# from: the prior.
+# more than the floor printed above (section 6 repeats the runs). Every sampler here puts a little too much weight
+# on the small mode, even with the exact score, but these five runs start from one draw of the prior (and the three
+# predictor-corrector runs share their noise), so that is one observation, not five; section 6's independent runs
+# show whether it persists. Section 4 shows where such an offset can come from, for the ODE: the prior.
 #
 # ## 3. Training a time-conditional score
 #
@@ -490,7 +492,7 @@ assert abs(scores_pc_ve["z"]) < 3 and scores_pc_ve["ed"] < 0.03
 # with a PID step-size controller, and counts the score evaluations (NFE).
 #
 # With the exact score: from the prior, and, to see what the prior costs, from exact samples of the true $p_1$ (a
-# mixture with means $(\pm 5, \pm 5)$ and variance $1 + \sigma_\max^2 - \sigma_\min^2$, which a real model never
+# mixture with means $\pm(5, 5)$ and variance $1 + \sigma_\max^2 - \sigma_\min^2$, which a real model never
 # has); then data encoded to latents and decoded back.
 
 # %%
@@ -681,8 +683,9 @@ assert variances["rademacher"][0] < variances["gaussian"][0] / 3
 # by the printed number of standard errors; asserted below 4) and their variance falls like $1/K$ (the dotted
 # lines). Rademacher probes are much better here, by the printed factor of their one-probe variances, for a reason
 # worth knowing: $\mathrm{Var}(\mathbf v^\top A\mathbf v)$ is $2\|A\|_F^2$ for Gaussian probes and
-# $2\sum_{i\ne j}A_{ij}^2$ for Rademacher ones (symmetric $A$), which ignores the diagonal. The Jacobian of this
-# field is nearly diagonal (isotropic components), so a $\pm1$ probe reads its trace almost exactly.
+# $2\sum_{i\ne j}A_{ij}^2$ for Rademacher ones (symmetric $A$), which ignores the diagonal. Here the diagonal of the
+# Jacobian carries most of its Frobenius norm, so a $\pm1$ probe has the printed factor less variance; the rest is
+# the off-diagonal part, largest along the line $(1, 1)$ between the two modes.
 #
 # **A learned model's likelihood.** Now the learned VE score, with the ordinary prior, on the same held-out points
 # (exact divergence). For any density $q$, the average of $-\log q$ over data from $p$ is at least that of
@@ -812,8 +815,8 @@ plt.show()
 # ## 7. Bits per dimension and the offsets that confuse
 #
 # Image likelihoods are reported in bits per dimension of *discrete* data. Exercise 4 works out the conversion for
-# the 8x8 digits of notebook 06 and why forgetting one of its pieces gives the strange numbers users of the public
-# code report (negative bits/dim, or offsets of exactly 8 or 1 bits).
+# the 8x8 digits of notebook 06 and why forgetting one of its pieces gives strange numbers (negative bits/dim, or
+# offsets of exactly 8 or 1 bits).
 #
 # ## 8. Interactive
 #
@@ -915,8 +918,8 @@ sl.widgets.interactive_figure(draw_flow, time_index=widgets.IntSlider(value=N_SA
 #
 # The offset is what biased the share, so removing it should bring the share to 0.2 within a few standard errors
 # (a prediction for you to check). With $\sigma_\max = 100$ the prior's offset shrinks from 0.2 to about 0.04 of
-# its std: the boundary between the modes in latent space is roughly a plane at a fixed distance from $p_1$'s
-# centre, so the share is about $\Phi(\Phi^{-1}(0.2) + 4.2/\sigma_\max)$, i.e. about 0.26 for $\sigma_\max = 20$
+# its std: the boundary between the modes in latent space is roughly a plane about $0.84\,\sigma_\max$ from
+# $p_1$'s centre (a fixed distance in units of $\sigma_\max$), so the share is about $\Phi(\Phi^{-1}(0.2) + 4.2/\sigma_\max)$, i.e. about 0.26 for $\sigma_\max = 20$
 # (compare section 4's printed share) and 0.21 for $\sigma_\max = 100$. The price: more of the time axis is spent at
 # large noise, and the network has to cover a wider range of levels.
 # </details>
@@ -934,10 +937,10 @@ sl.widgets.interactive_figure(draw_flow, time_index=widgets.IntSlider(value=N_SA
 #
 # <details><summary>Solution 3</summary>
 #
-# A prediction for you to check: with this notebook's small network (`HIDDEN`, softplus) and 3000 steps, the samples
-# come out as a blurred cloud rather than a roll, with either sampler, and the energy distance alone does not make
+# A prediction for you to check (not run here): with this notebook's small network (`HIDDEN`, softplus) and 3000
+# steps, the samples may come out as a blurred cloud rather than a roll, with either sampler, and the energy distance alone does not make
 # that obvious: look at the scatter plot. The prior is not the problem here (the roll is centred, of spread about
-# 1, and VP's $a(1) \approx 0.007$). The network is: at small noise the score of the roll changes direction over
+# 1, and VP's $a(1) \approx 0.007$). The network may be: at small noise the score of the roll changes direction over
 # distances of the roll's thickness (0.1), a high-frequency function of $\mathbf x$ that a small MLP on raw
 # coordinates learns slowly (its error at small $s(t)$ stays large; measure it against the score of
 # `sl.data.kde(data, h)` for a small $h$, which is exact for that KDE). Remedies to try: a wider network, many more
