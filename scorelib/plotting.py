@@ -74,7 +74,7 @@ def figure_png(fig) -> tuple[bytes, dict[str, int]]:
     finally:
         fig.set_dpi(dpi)
     buffer = io.BytesIO()
-    PILImage.fromarray(rgb).save(buffer, format="png", optimize=True)
+    PILImage.fromarray(rgb).save(buffer, format="png")  # optimize=True saves 2% and costs 0.07 s a widget move
     height, width = rgb.shape[:2]
     return buffer.getvalue(), {"width": width // PIXEL_RATIO, "height": height // PIXEL_RATIO}
 

@@ -238,6 +238,7 @@ def test_widget_renders_and_answers_a_slider_move(lab, browser, name, which, pri
 
     handle = slider.locator(".noUi-handle").first
     handle.focus()
+    moved = time.perf_counter()
     page.keyboard.press("ArrowRight")
     page.wait_for_function(
         """([cellIndex, before]) => {
@@ -247,7 +248,11 @@ def test_widget_renders_and_answers_a_slider_move(lab, browser, name, which, pri
         }""",
         arg=[cell_index, before_src],
         timeout=30_000,
+        polling=20,
     )
+    answer_seconds = time.perf_counter() - moved
+    print(f"\n{name}: the figure answered the slider move in {answer_seconds:.2f} s")
+    assert answer_seconds < 5, "a slider move should answer within seconds (the course aims at under 0.5 s)"
     after_src, after_text = _widget_state(cell)
     after_png = shots / f"{stem}_after.png"
     cell.screenshot(path=str(after_png))
