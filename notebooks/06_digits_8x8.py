@@ -656,7 +656,7 @@ for run in runs:
 #   noise in its samples.
 # - The **preconditioned NCSN**, in both runs, is far from the copiers on the copying test: its copy share is close
 #   to the 0.05 of unseen digits (the copiers': 0.87 and more; asserted below 0.1), and no sample lies within 0.3 of
-#   a training digit (asserted; real unseen digits are no closer than about 0.6). Its $Z_U$ tells more: on the test
+#   a training digit (asserted; the exact copies lie at 0). Its $Z_U$ tells more: on the test
 #   split both runs fall below $-3$ (printed), the bound the validation grid was chosen within. The chosen setting
 #   passed it on the validation digits only narrowly, and on new chains its samples sit, as a whole, somewhat closer
 #   to their nearest training digit than unseen real digits do: the drift of the validation grid, without producing
@@ -683,7 +683,7 @@ assert all(met["recall"]) and all(met["precision"]) and all(met["class TV"])
 assert 1.5 < max(fd_ratios) < 3.5 and min(fd_ratios) < 3, "about twice real digits' FD: update the text otherwise"
 
 # %% [markdown]
-# Precision, recall and class balance meet their targets in both runs, recall by about one standard error (the
+# Precision, recall and class balance meet their targets in both runs, recall by less than one standard error (the
 # table), so another run could fall short of it. FD sits at the edge of its target: the runs' FDs are about twice
 # that of real test digits, around the bound (the printed ratios). Each ratio is uncertain
 # by about $\pm 0.5$ (the FD of 360 real digits is itself only known to about $\pm 0.15$), so whether one run meets
