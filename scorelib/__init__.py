@@ -2,17 +2,24 @@
 
 Modules by concept: ``data``, ``nets``, ``losses``, ``samplers``, ``sde``, ``train``,
 ``metrics``, ``digits``, and, imported on first use (they pull in matplotlib, ipywidgets),
-``plotting``, ``widgets`` and ``benchmark``. Import as ``import scorelib as sl``.
+``plotting``, ``widgets``, ``benchmark`` and ``exercises`` (the checks of the coding exercises).
+Import as ``import scorelib as sl``. Importing it turns on JAX's persistent compilation cache
+(``scorelib/_cache.py``; ``SCORELIB_JAX_CACHE=0`` turns it off).
 """
 
 import importlib
 
-from scorelib import data, digits, losses, metrics, nets, samplers, sde, train
+from scorelib._cache import enable_compilation_cache
+
+enable_compilation_cache()  # before anything compiles; see scorelib/_cache.py (SCORELIB_JAX_CACHE=0 turns it off)
+
+from scorelib import data, digits, losses, metrics, nets, samplers, sde, train  # noqa: E402
 
 __all__ = [
     "benchmark",
     "data",
     "digits",
+    "exercises",
     "losses",
     "metrics",
     "nets",
@@ -24,7 +31,7 @@ __all__ = [
 ]
 __version__ = "0.1.0"
 
-_LAZY = {"plotting", "widgets", "benchmark"}
+_LAZY = {"plotting", "widgets", "benchmark", "exercises"}
 
 
 def __getattr__(name):

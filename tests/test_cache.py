@@ -1,0 +1,62 @@
+"""The persistent compilation cache: shared safely, reused, and never an error when it cannot be used."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROGRAM = """
+import jax, jax.numpy as jnp, scorelib as sl
+print(sl._cache.cache_dir())
+x = sl.data.Ring(2.0, 0.1).sample(jax.random.key(0), 64)
+print(float(jax.jit(lambda x: jnp.sum(sl.data.Ring(2.0, 0.1).score(x) ** 2))(x)))
+"""
+
+
+def _run(cache, *, wait=True):
+    env = {**os.environ, "SCORELIB_JAX_CACHE": str(cache), "JAX_PLATFORMS": "cpu"}
+    env.pop("XLA_FLAGS", None)
+    proc = subprocess.Popen([sys.executable, "-c", PROGRAM], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    return proc.communicate(timeout=120) + (proc.returncode,) if wait else proc
+
+
+def _entries(folder: Path) -> set[str]:
+    return {p.name for p in folder.glob("*-cache")}
+
+
+def test_two_writers_then_a_corrupt_cache(tmp_path):
+    cache = tmp_path / "jax"
+    writers = [_run(cache, wait=False) for _ in range(2)]  # two processes compile into one empty cache at once
+    results = [p.communicate(timeout=120) + (p.returncode,) for p in writers]
+    for _, err, code in results:
+        assert code == 0 and "scorelib:" not in err, err
+    assert results[0][0] == results[1][0] and results[0][0].splitlines()[0] == str(cache)
+    entries = _entries(cache)
+    assert entries, "nothing was cached"
+
+    out_warm, err, code = _run(cache)  # warm: reuses every entry, compiles nothing new
+    assert code == 0 and out_warm == results[0][0] and _entries(cache) == entries, err
+
+    for path in cache.glob("*-cache"):  # corrupt every entry: compile instead, with one line of notice
+        path.write_bytes(b"not an executable")
+    out_corrupt, err, code = _run(cache)
+    assert code == 0, err
+    assert out_corrupt.splitlines()[1] == out_warm.splitlines()[1]
+    notices = [line for line in err.splitlines() if line.strip()]
+    assert len(notices) == 1 and "could not be read; compiling instead" in notices[0], err
+
+
+@pytest.mark.parametrize("setting", ["unwritable", "0"])
+def test_unwritable_or_switched_off(tmp_path, setting):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("a file where the cache folder should be")
+    out, err, code = _run(blocker / "jax" if setting == "unwritable" else "0")
+    assert code == 0 and out.splitlines()[0] == "None"
+    notices = [line for line in err.splitlines() if line.strip()]
+    if setting == "0":
+        assert notices == []
+    else:
+        assert len(notices) == 1 and "cannot write to" in notices[0], err
