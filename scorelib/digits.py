@@ -111,7 +111,7 @@ def split_digits(X, y, *, seed: int = 0, val_fraction: float = 0.2, test_fractio
 
 
 def _gaussian_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return features.mean(axis=0), np.cov(features, rowvar=False)
+    return features.mean(axis=0), np.atleast_2d(np.cov(features, rowvar=False))  # (1, 1), not 0-d, for d = 1
 
 
 def _frechet_from_stats(mu1, cov1, mu2, cov2, *, imag_tol: float = 1e-3) -> float:

@@ -484,8 +484,8 @@ class ODEResult(SamplerResult):
 
 def ode_drift(sde, score_fn, x, t):
     """The probability-flow drift ``f(x, t) - g(t)^2 s(x, t) / 2``, shape ``(n, d)``."""
-    tv = _times(t, x)
-    return sde.drift(x, tv) - 0.5 * sde.diffusion(t) ** 2 * score_fn(x, tv)
+    tv = _times(t, x)  # a scalar or one time per point
+    return sde.drift(x, tv) - 0.5 * (sde.diffusion(tv) ** 2)[:, None] * score_fn(x, tv)
 
 
 def _nfe(stats) -> jax.Array:

@@ -50,6 +50,8 @@ def test_frechet_distance_closed_forms():
     assert abs(frechet_distance(a, a)) < 1e-8
     assert frechet_distance(a, a + 1.0) == pytest.approx(5.0, abs=1e-8)  # same covariance: |mean shift|^2
     assert frechet_distance(a, 2 * a) == pytest.approx(np.trace(np.cov(a, rowvar=False)), rel=1e-6)  # (2-1)^2 tr C
+    one_d = a[:, :1]  # d = 1: (sd_a - sd_b)^2 + shift^2
+    assert frechet_distance(one_d, 3 * one_d + 2) == pytest.approx(4 * one_d.var(ddof=1) + 4, rel=1e-6)
 
 
 def test_knn_precision_recall_identical_and_disjoint():

@@ -210,3 +210,13 @@ def test_bad_inputs_raise():
     for make in bad:
         with pytest.raises(ValueError):
             make()
+
+
+@pytest.mark.parametrize("sde", [sl.sde.VESDE(0.01, 20.0), sl.sde.VPSDE()], ids=["VE", "VP"])
+def test_ode_drift_takes_one_time_per_point(sde):
+    x = MIX.sample(jax.random.key(3), 5)
+    t = jnp.linspace(0.1, 0.9, 5)
+    score = sl.sde.mixture_score(MIX, sde)
+    per_point = sl.sde.ode_drift(sde, score, x, t)
+    one_by_one = jnp.concatenate([sl.sde.ode_drift(sde, score, x[i : i + 1], t[i]) for i in range(5)])
+    np.testing.assert_allclose(per_point, one_by_one, rtol=1e-5, atol=1e-6)
