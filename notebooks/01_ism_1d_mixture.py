@@ -71,6 +71,8 @@ TINY_STEPS = 3000
 WIDE_STEPS = 3000
 SNAPSHOT_EVERY = 100
 N_SE = 2  # the noise band of a training loss: this many standard errors
+FEW_SAMPLES = 64  # exercise 1: the tiny network trained on this many samples
+OTHER_WEIGHTS = ((0.5, 0.5), (0.02, 0.98))  # exercise 2: other weights of the two components
 
 LAMBDA = 0.1  # the regularisation weight of Kingma & LeCun (2010)
 GAUSS_MEAN, GAUSS_STD, N_GAUSS = 1.0, 1.0, 4096  # Gaussian data for the exact check of the regulariser's bias
@@ -706,28 +708,38 @@ sl.widgets.interactive_figure(
 #
 # ## Exercises
 #
-# 1. Train the tiny network on 64 samples instead of 1024. What happens to the training loss relative to the
-#    held-out loss and the noise band, and to the Fisher divergence on fresh samples?
+# 1. Train the tiny network on `FEW_SAMPLES` = 64 samples instead of 1024. What happens to the training loss relative
+#    to the held-out loss and the noise band, and to the Fisher divergence on fresh samples?
 # 2. Change the weights to $(0.5, 0.5)$ and to $(0.02, 0.98)$. How well is the small mode's mass recovered?
 # 3. Derive the optimum of regularised ISM for a linear score model in $d$ dimensions with data $\mathcal N(\mu, \Sigma)$.
 #
-# <details><summary>Solution 1 (a prediction to check)</summary>
+# <!-- BEGIN SOLUTION -->
+# <details><summary>Solution 1</summary>
 #
-# Set `N_SAMPLES = 64` and rerun. The standard error of the training loss grows by $\sqrt{1024/64} = 4$, so the
-# noise band widens. Expect the training loss to fall further below the held-out loss than with 1024 samples,
-# probably by more than the noise band, and the relative Fisher divergence on fresh samples to grow: 64 points
-# pin down the score less, and the network can use its freedom to make $s_\theta'$ negative at the samples. Whether
-# eight sigmoid units are enough to overfit 64 points clearly is what the run will tell you; the held-out loss
-# and the band are the test.
+# Setting `N_SAMPLES = 64` and rerunning draws `mixture.sample(key_data, 64)` and trains on minibatches of 1024
+# drawn from those 64 points; the cells below do exactly that with section 5's keys and settings, and print the two
+# runs side by side. The standard error of the training loss is the standard deviation of the per-point values over
+# $\sqrt n$, so it grows by about $\sqrt{1024/64} = 4$ (the printed SE column; asserted between 3 and 7 times). The
+# training loss falls further below the held-out loss than with 1024 samples (the printed gaps), yet, measured in
+# its own, wider noise band, the gap is about as many standard errors as before ("gap / SE", asserted below
+# $1.5\times$ `N_SE`): on 64 samples the training loss can hardly tell overfitting from noise. The held-out loss,
+# on the `N_FRESH` fresh points, can: it rises by many of its standard errors (the printed paired difference), and by the
+# identity $J + C = D_F$ that rise is the extra Fisher divergence, which grows several-fold (the last column,
+# asserted more than 5 times). With few samples, keep a held-out set.
 # </details>
 #
-# <details><summary>Solution 2 (a prediction to check)</summary>
+# <details><summary>Solution 2</summary>
 #
-# With equal weights the two modes are mirror images and the gap is equally constrained from both sides, so expect
-# a mass near 0.5, with an error set by the odds factor of section 7. With weight 0.02 only about 20 of 1024 samples
-# fall in the small mode; expect the score there and in the gap to be poorly constrained and the recovered mass to
-# be off by a larger factor than here, the effect of section 7 made stronger. Print section 7's odds factor to see
-# why.
+# The cells below train the tiny network on 1024 samples of each mixture, same keys and settings, and print, next to
+# section 7's run, the recovered mass of the small mode, its odds factor $e^{\int_{-3}^{3}(s_\theta - s^*)}$, and
+# the mass that the odds factor alone predicts if both bumps have the right shape,
+# $w / (w + (1 - w)\,e^{\int(s_\theta - s^*)})$. The odds factor grows as the small mode gets rarer (asserted: it
+# increases from equal weights through 0.1 to 0.02): fewer samples in the small mode and in the gap constrain the
+# score there less. For equal weights and for 0.1 the odds factor accounts for the recovered mass (asserted within
+# 10%): the shapes are right and all the error is in the gap. With weight 0.02, about 20 of the 1024 samples fall in
+# the small mode (printed); the odds are off by a larger factor still, but the recovered mass is off by less than
+# they predict (asserted: at least 1.5 times their prediction): the small bump itself is misshapen, and its error
+# partly offsets the gap's. In every case the small mode comes out too light (asserted).
 # </details>
 #
 # <details><summary>Solution 3</summary>
@@ -738,7 +750,114 @@ sl.widgets.interactive_figure(
 # the penalty only touches the diagonal of $A$, so the solution is no longer the score of a Gaussian with a simple
 # inflated covariance; solve the linear system for $A$ numerically.
 # </details>
+# <!-- END SOLUTION -->
+
+# %% tags=["solution"]
+# Solutions 1 and 2, run: section 5's tiny network, same keys and settings, trained on other samples.
+def fit_tiny_on(data, *, key_init, key, sizes, steps, lr, batch_size):
+    return sl.train.fit(ism_objective(jax.nn.sigmoid), sl.nets.mlp_init(key_init, sizes), key=key, data=data,
+                        steps=steps, batch_size=batch_size, optimizer=optax.adam(lr), progress=False).params
+
+
+tiny_settings = {"key_init": key_init, "key": key_train, "sizes": TINY_SIZES, "steps": TINY_STEPS, "lr": LR,
+                 "batch_size": BATCH_SIZE}
+x_few = mixture.sample(key_data, FEW_SAMPLES)  # what N_SAMPLES = FEW_SAMPLES draws
+params_few = fit_tiny_on(x_few, **tiny_settings)
+other_mixtures = {weights: sl.data.GaussianMixture(means=[[m] for m in MEANS], covs=[[[1.0]], [[1.0]]], weights=weights)
+                  for weights in OTHER_WEIGHTS}
+other_train = {weights: mix.sample(key_data, N_SAMPLES) for weights, mix in other_mixtures.items()}
+params_other = {weights: fit_tiny_on(other_train[weights], **tiny_settings) for weights in OTHER_WEIGHTS}
+
+# %% tags=["solution"]
+# NBVAL_CHECK_OUTPUT
+score_few = sl.nets.bind(sl.nets.mlp_apply, params_few, activation=jax.nn.sigmoid)
+train_few, se_few, heldout_few = (float(v) for v in loss_report(params_few, x_few, x_fresh, jax.nn.sigmoid))
+rows = {N_SAMPLES: (hist_tiny["train"][-1], hist_tiny["se"][-1], hist_tiny["heldout"][-1], hist_tiny["fisher"][-1]),
+        FEW_SAMPLES: (train_few, se_few, heldout_few, relative_fisher(score_few, mixture.score, x_fresh, -floor))}
+print(f"solution 1: {'samples':>7} {'train':>6} {'SE':>5} {'held-out':>8} {'gap':>5} {'gap / SE':>8} {'rel. Fisher':>11}")
+for n, (train_loss, se, heldout, fisher) in rows.items():
+    print(f"{'':11} {n:>7} {train_loss:6.2f} {se:5.2f} {heldout:8.2f} {heldout - train_loss:5.2f} "
+          f"{(heldout - train_loss) / se:8.1f} {fisher:11.2g}")
+heldout_rise = sl.metrics.mean_with_se(np.asarray(sl.losses.ism_loss(score_few, x_fresh, reduction="none")
+                                                  - sl.losses.ism_loss(score_tiny, x_fresh, reduction="none")))
+print(f"{'':11} held-out loss, {FEW_SAMPLES} minus {N_SAMPLES} samples (paired): {heldout_rise}")
+(train_n, se_n, heldout_n, fisher_n), (_, _, _, fisher_few) = rows.values()
+assert 3 < se_few / se_n < 7, "the standard error should grow about sqrt(1024 / 64) = 4 times"
+assert heldout_few - train_few > 3 * (heldout_n - train_n), "the gap should grow"
+assert (heldout_few - train_few) / se_few < 1.5 * N_SE, "measured in its own noise band, the gap stays modest"
+assert heldout_rise.value > 5 * heldout_rise.se and fisher_few > 5 * fisher_n, "the held-out loss sees the overfit"
+
+print(f"solution 2: {'weights':>12} {'samples x < 0':>13} {'small mass':>10} {'odds factor':>11} "
+      f"{'mass from the odds':>18}")
+solution2 = {WEIGHTS: (int((x_train[:, 0] < 0).sum()), mass_tiny, gap_tiny)}
+for weights, mix in other_mixtures.items():
+    score_grid = sl.nets.mlp_apply(params_other[weights], grid, activation=jax.nn.sigmoid)
+    _, mass = pdf_report(sl.metrics.pdf_from_score_1d(GRID, score_grid), np.exp(np.asarray(mix.log_prob(grid))), GRID)
+    gap = gap_error(score_grid, np.asarray(mix.score(grid))[:, 0], GRID, *MEANS)
+    solution2[weights] = (int((other_train[weights][:, 0] < 0).sum()), mass, gap)
+odds_mass = {}
+for weights in sorted(solution2, reverse=True):
+    n_small, mass, gap = solution2[weights]
+    odds_mass[weights] = weights[0] / (weights[0] + weights[1] * np.exp(gap))
+    print(f"{'':11} {str(weights):>12} {n_small:>13} {mass:>10.2g} {np.exp(gap):>11.2g} {odds_mass[weights]:>18.2g}")
+by_weight = sorted(solution2, reverse=True)  # (0.5, 0.5), (0.1, 0.9), (0.02, 0.98)
+assert all(solution2[w][1] < w[0] for w in by_weight), "the small mode should come out too light"
+assert np.all(np.diff([solution2[w][2] for w in by_weight]) > 0.3), "the odds factor should grow as the mode gets rarer"
+assert all(abs(solution2[w][1] / odds_mass[w] - 1) < 0.1 for w in by_weight[:2]), "the odds should explain the mass"
+assert solution2[by_weight[2]][1] > 1.5 * odds_mass[by_weight[2]], "at weight 0.02 the small bump is misshapen too"
+
+# %% [markdown]
+# ### Coding exercises
 #
+# Each function below has a docstring and a hint; replace the body between the markers with your code, run the cell,
+# then run the check after it. The check (`sl.exercises.check_...`) compares your function with scorelib on
+# mixtures, score models and points you have not seen, and says what is wrong: a wrong sign, a missing factor, a
+# dropped term, the input where it is furthest off.
+#
+# 4. Write the score of a 1D Gaussian mixture $\sum_k w_k\,\mathcal N(\mu_k, \sigma_k^2)$ with any number of
+#    components and widths, `mixture_score_1d(x, weights, means, stds)`, for points of shape `(n, 1)` (section 3 has
+#    it from `sl.data.GaussianMixture`; here you write it). It is the components' scores averaged with the
+#    responsibilities: $s(x) = \sum_k r_k(x)\,(\mu_k - x)/\sigma_k^2$ with $r_k(x) \propto w_k\,\mathcal N(x; \mu_k,
+#    \sigma_k^2)$. Compute the responsibilities from log densities with `jax.nn.softmax`, so that they stay finite far
+#    from the data.
+# 5. Write Kingma & LeCun's regularised ISM loss of section 8 point by point,
+#    `regularised_ism_per_point(score_fn, x, lam)`: $\tfrac12 s_\theta(x_n)^2 + s_\theta'(x_n) + \lambda\,
+#    s_\theta'(x_n)^2$ for every point, shape `(n,)`, whose mean is the loss `sl.losses.ism_loss(score_fn, x, reg=lam)`.
+
+# %%
+def mixture_score_1d(x, weights, means, stds):
+    """Score d/dx log p(x) of the mixture sum_k weights[k] N(means[k], stds[k]^2) at the points x, (n, 1) -> (n, 1)."""
+    # Hint: log_terms[n, k] = log w_k - log std_k - (x_n - mu_k)^2 / (2 std_k^2) (the 1/sqrt(2 pi) cancels);
+    # x of shape (n, 1) against arrays of shape (k,) broadcasts to (n, k). Sum over k, keeping a (n, 1) shape.
+    ### BEGIN SOLUTION
+    w, mu, std = (jnp.asarray(a) for a in (weights, means, stds))
+    log_terms = jnp.log(w) - jnp.log(std) - 0.5 * ((x - mu) / std) ** 2
+    responsibilities = jax.nn.softmax(log_terms, axis=1)
+    return jnp.sum(responsibilities * (mu - x) / std**2, axis=1, keepdims=True)
+    ### END SOLUTION
+
+
+# %%
+# NBVAL_CHECK_OUTPUT
+sl.exercises.check_mixture_score_1d(mixture_score_1d)
+
+
+# %%
+def regularised_ism_per_point(score_fn, x, lam):
+    """0.5 s(x)^2 + s'(x) + lam s'(x)^2 at every point: score_fn maps (n, 1) -> (n, 1), x is (n, 1), returns (n,)."""
+    # Hint: the network acts on each point separately, so one jax.jvp with tangent jnp.ones_like(x) returns s(x_n)
+    # and s'(x_n) for the whole batch (section 4).
+    ### BEGIN SOLUTION
+    s, ds_dx = jax.jvp(score_fn, (x,), (jnp.ones_like(x),))
+    return 0.5 * s[:, 0] ** 2 + ds_dx[:, 0] + lam * ds_dx[:, 0] ** 2
+    ### END SOLUTION
+
+
+# %%
+# NBVAL_CHECK_OUTPUT
+sl.exercises.check_regularised_ism(regularised_ism_per_point)
+
+# %% [markdown]
 # ## References
 #
 # 1. A. Hyvärinen (2005). Estimation of non-normalized statistical models by score matching. *JMLR* 6, 695-709.

@@ -687,6 +687,7 @@ sl.widgets.interactive_figure(
 # 3. Take the blog post's formula as if it were the true score: compute the Fisher divergence between it and the
 #    learned field. What does the result tell you?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Solution 1</summary>
 #
 # With $r \sim \mathcal N(R, \sigma^2)$ and a uniform angle, a point at distance $r$ arises from a radius draw $r$
@@ -712,8 +713,9 @@ sl.widgets.interactive_figure(
 # would wrongly suggest that training failed; validating against an analytic score is only as good as the analytic
 # score.
 # </details>
+# <!-- END SOLUTION -->
 
-# %%
+# %% tags=["solution"]
 # NBVAL_CHECK_OUTPUT
 # Solutions 2 and 3, run.
 thin_ring = sl.data.Ring(RADIUS, THIN_STD)
@@ -724,6 +726,49 @@ fd_blog = sl.metrics.fisher_divergence(score_fn, blog_score_fn, x_fresh)
 print(f"solution 3: Fisher divergence to the blog post's formula {fd_blog:.1f}; C = {C:.1f}")
 assert abs(C_thin - 1 / (2 * THIN_STD**2)) < 0.01 * C_thin and abs(C - 1 / (2 * STD**2)) < 0.01 * C
 assert abs(fd_blog - C) < 0.05 * C
+
+# %% [markdown]
+# ### Coding exercises
+#
+# Each function below has a docstring and a hint; replace the body between the markers with your code, run the cell,
+# then run the check after it. The check (`sl.exercises.check_...`) compares your function with scorelib on rings and
+# points you have not seen, and says what is wrong: a wrong sign, a missing term, the input where it is furthest off.
+#
+# 4. Write the ring's log density in the plane, `ring_log_prob(x, radius, std)`, normalised, mirror term included.
+#    (Section 1's density; `jnp.logaddexp` adds two densities given by their logs without underflow.)
+# 5. Write its score, `ring_score(x, radius, std)`: by hand, as in Exercise 1, or with `jax.grad` of your
+#    `ring_log_prob` applied point by point (`jax.vmap`).
+
+# %%
+def ring_log_prob(x, radius, std):
+    """Log density of the noisy ring (radius ~ N(radius, std^2), uniform angle) at the points x, (n, 2) -> (n,)."""
+    # Hint: with r = |x|, log p(x) = log[N(r; R, std^2) + N(-r; R, std^2)] - log(2 pi r).
+    ### BEGIN SOLUTION
+    r = jnp.linalg.norm(x, axis=1)
+    log_normal = lambda u: -0.5 * ((u - radius) / std) ** 2 - jnp.log(std * jnp.sqrt(2 * jnp.pi))  # noqa: E731
+    return jnp.logaddexp(log_normal(r), log_normal(-r)) - jnp.log(2 * jnp.pi * r)
+    ### END SOLUTION
+
+
+# %%
+# NBVAL_CHECK_OUTPUT
+sl.exercises.check_ring_log_prob(ring_log_prob)
+
+
+# %%
+def ring_score(x, radius, std):
+    """Exact score of the noisy ring at the points x, (n, 2) -> (n, 2)."""
+    # Hint: the gradient of one point's log density, jax.grad(lambda p: ring_log_prob(p[None], radius, std)[0]),
+    # mapped over the rows of x with jax.vmap; or Exercise 1's formula.
+    ### BEGIN SOLUTION
+    one_point = lambda p: ring_log_prob(p[None], radius, std)[0]  # noqa: E731
+    return jax.vmap(jax.grad(one_point))(x)
+    ### END SOLUTION
+
+
+# %%
+# NBVAL_CHECK_OUTPUT
+sl.exercises.check_ring_score(ring_score)
 
 # %% [markdown]
 # ## References

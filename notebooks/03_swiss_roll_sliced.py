@@ -79,6 +79,9 @@ TABLE_SIZE = 351  # the widget's score table: TABLE_SIZE^2 grid points on the wi
 WIDGET_STEP_SIZES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
 WIDGET_TEMPERATURES = (0.0, 0.1, 0.3, 0.5, 1.0, 2.0)
 WIDGET_MAX_STEPS = 2000
+SOLUTION_PROJECTIONS = (1, 4, 16)  # exercise 1: projections per point
+SOLUTION_DRAWS, SOLUTION_BATCH = 400, 32  # exercise 1: projection draws, on the first 32 points of the batch
+LOW_TEMPERATURE = 0.3  # exercise 2
 
 key = jax.random.key(SEED)
 (key_a, key_b, key_init, key_train, key_start, key_langevin, key_traj, key_decay, key_proj, key_ssm, key_fresh,
@@ -710,50 +713,173 @@ sl.widgets.interactive_figure(
 # 5. Run the Langevin chains of section 3 with the exact score `true_score` in place of the learned one. Is the
 #    inner third of the roll still under-populated?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Solution 1</summary>
 #
 # The projections are independent, so averaging $m$ of them divides the variance by $m$: the standard deviation
-# falls like $1/\sqrt m$ (halving from 1 to 4 to 16). Pass `n_projections=m` to `ssm_draws`. Each projection costs
-# one JVP, so $m$ projections cost as much as exact ISM in $d = m$ dimensions: for $d = 2$, exact ISM costs no more
-# than $m = 2$ projections and is exact.
+# falls like $1/\sqrt m$, halving from 1 to 4 to 16. `ssm_draws` fixes one projection per point, so call
+# `sl.losses.ssm_loss(..., n_projections=m)` for each key yourself. With 16 projections per point, `vmap` over 1500
+# draws of the whole batch would hold $1500 \times 16 \times 256 \times 128$ activations of each hidden layer at
+# once, about 0.8 GB in float32, so the cell below maps over the draws one at a time (`jax.lax.map`), on the first
+# `SOLUTION_BATCH` points of the batch, and prints the standard deviation times
+# $\sqrt m$, which stays put (asserted within 15%, about three times the error of a standard deviation from
+# `SOLUTION_DRAWS` draws). Each projection costs one JVP, so $m$ projections cost as much as exact ISM in $d = m$
+# dimensions: for $d = 2$, exact ISM costs no more than $m = 2$ projections and is exact.
 # </details>
 #
 # <details><summary>Solution 2</summary>
 #
 # With $T = 0.3$ the noise variance is $2aT$ per step, and the stationary density is $p^{1/T} = p^{3.3}$
-# (normalised): the roll becomes thinner (its width shrinks by $\sqrt T \approx 0.55$ where it is Gaussian across;
-# the histogram of distances to the centre line moves left of the data's), and low-density parts such as the gaps
-# between the arms lose mass. Low temperatures trade diversity for typicality; notebook 06's baseline multiplies the
-# noise's standard deviation by 0.02 (a temperature of $0.02^2$ in this notebook's convention) for the same reason.
+# (normalised): where the roll is Gaussian across, its width shrinks by $\sqrt T \approx 0.55$, and low-density
+# parts such as the gaps between the arms lose mass. The cell below runs the widget's chains at $T = 1$ and
+# $T = 0.3$: the median distance to the centre line shrinks by the printed ratio (asserted within 15% of
+# $\sqrt T$), to below the data's (the histogram moves left of the data's), and the share of chains more than
+# $2\sigma$ from the centre line, out in the gaps, falls (printed, asserted). Low temperatures trade diversity for
+# typicality; notebook 06's baseline multiplies the noise's standard deviation by 0.02 (a temperature of $0.02^2$ in
+# this notebook's convention) for the same reason.
 # </details>
 #
 # <details><summary>Solution 3</summary>
 #
-# A prediction to check against your run. By the cost model, exact ISM costs about $d$ JVPs of $w(2d + w)$ each and
-# SSM one, so their ratio grows like $d$ times a fixed fraction (the last column of section 5's table), whatever the
-# width, once the products dominate the step. A wider network makes every pass more expensive, so the parts of a step
-# that do not grow with $d$ (the optimizer's update aside, launching the computation) weigh less: expect the ratio
-# per dimension at $d = 16$ to move up towards its large-$d$ value, and at $d = 256$ to stay near it. Both steps
-# become slower in absolute terms.
+# Not run here: compiling and timing exact ISM at $d = 256$ through a width-512 network takes longer than the rest
+# of this notebook. The cost model says what to look for. Exact ISM costs about $d$ JVPs of $w(2d + w)$ each and SSM
+# about one, so once the products dominate a step their ratio grows like $d$ times a fixed fraction, whatever the
+# width (the last column of section 5's table). A wider network makes every pass more expensive, so the parts of a
+# step that do not grow with $d$ (the optimizer's update aside, launching the computation) weigh less, and the
+# products dominate from a smaller $d$ on. Compare the ratio per dimension at $d = 16$ with section 5's at $d$ = 8
+# and 32, and at $d = 256$ with its value at $d = 128$; both steps are slower in absolute terms.
 # </details>
 #
 # <details><summary>Solution 4</summary>
 #
-# A prediction to check. With one projection per point the SSM gradient is an unbiased but noisier estimate of the
-# ISM gradient, so with more steps (and the cosine schedule ending at a smaller rate later) the SSM-trained score
-# should keep improving and the paired difference in $D_F$ should shrink; if it does not, the gap comes from
-# somewhere else than gradient noise, for instance a different optimum reached from the same start. Set `STEPS` in
-# the Hyperparameters cell and rerun; training takes four times as long.
+# Not run here: it trains both models again, four times as long as section 1 and section 4 together. What to look
+# for: with one projection per point the SSM gradient is an unbiased but noisier estimate of the ISM gradient, so if
+# gradient noise is what makes the SSM-trained score worse, more steps (with the cosine schedule ending at a small
+# rate later) should narrow the paired difference in $D_F$; compare it, with its standard error, with the one
+# printed in section 4. If it does not narrow, the gap comes from somewhere else, for instance a different optimum
+# reached from the same start. Set `STEPS` in the Hyperparameters cell and rerun.
 # </details>
 #
 # <details><summary>Solution 5</summary>
 #
-# A prediction to check. Pass `partial(true_score, curve=curve_nodes, sigma=sigma_roll)` as the score to the same
-# `sl.samplers.langevin` call (it is slower: every step evaluates the score by quadrature over the centre line). If
-# the inner third is still short of a third, the chains have not mixed along the spiral in `N_STEPS` steps; if it
-# fills up, the learned score's errors in the inner arm are the cause. Try also twice the steps.
+# Running `true_score` itself inside 1000 Langevin steps costs a quadrature over the centre line at every step.
+# The cell below does what section 6 does for the learned score: it tabulates the exact score once on the same
+# $351 \times 351$ grid (its interpolation error is printed) and runs the widget's chains, `N_WIDGET` of the uniform
+# start, with both tables, for `N_STEPS` and twice as many steps. With the exact score the inner third is much
+# closer to its third (asserted: at least 0.05 more than with the learned score after `N_STEPS` steps, and within
+# 0.04 of a third after twice as many), while with the learned score twice the steps leave it short (asserted below
+# 0.27). So most of section 3's shortfall comes from the learned score's errors in the inner arm, and a smaller part
+# from chains that have not finished spreading along the spiral (the exact score's chains also still over-fill the
+# outer third after `N_STEPS` steps, printed and asserted).
 # </details>
+# <!-- END SOLUTION -->
+
+# %% tags=["solution"]
+# NBVAL_CHECK_OUTPUT
+# Solution 1, run: the least noisy variant on the first SOLUTION_BATCH points of the batch, m projections per point.
+def ssm_draws_m(score_fn, x, key, n_draws, n_projections, variant):
+    """Like ssm_draws with n_projections per point, one draw at a time (lax.map) to keep the memory small."""
+    return jax.lax.map(lambda k: sl.losses.ssm_loss(score_fn, x, k, n_projections=n_projections, **variant),
+                       jax.random.split(key, n_draws))
+
+
+stds_m = {m: float(np.std(ssm_draws_m(score_ism, batch[:SOLUTION_BATCH], key_proj, SOLUTION_DRAWS, m,
+                                      variants[best_variant]))) for m in SOLUTION_PROJECTIONS}
+print(f"solution 1: {best_variant}, {SOLUTION_BATCH} points, {SOLUTION_DRAWS} draws")
+for m, std in stds_m.items():
+    print(f"  m = {m:2d} projections per point: std {std:.2g}, std x sqrt(m) {std * np.sqrt(m):.2g}")
+assert all(abs(std * np.sqrt(m) / stds_m[1] - 1) < 0.15 for m, std in stds_m.items()), "std should fall as 1/sqrt(m)"
+
+# %% tags=["solution"]
+# NBVAL_CHECK_OUTPUT
+# Solution 2, run: the widget's chains after N_STEPS steps of size STEP_SIZE, at T = 1 and T = LOW_TEMPERATURE.
+median_dist, far_share = {}, {}
+print(f"solution 2: {'':8} median distance to the centre line   share beyond 2 sigma")
+for name, x in (("data", data_a), ("T = 1", widget_chains(STEP_SIZE, N_STEPS, 1.0)),
+                (f"T = {LOW_TEMPERATURE}", widget_chains(STEP_SIZE, N_STEPS, LOW_TEMPERATURE))):
+    dist, _ = centre_line_position(x, centre_line, t_nodes)
+    median_dist[name], far_share[name] = np.median(dist), np.mean(dist > 2 * sigma_roll)
+    print(f"  {name:8} {median_dist[name]:33.3f} {far_share[name]:22.3f}")
+low, ratio = f"T = {LOW_TEMPERATURE}", median_dist[f"T = {LOW_TEMPERATURE}"] / median_dist["T = 1"]
+print(f"  median distance at T = {LOW_TEMPERATURE} over T = 1: {ratio:.2f}; sqrt(T) = {np.sqrt(LOW_TEMPERATURE):.2f}")
+assert abs(ratio / np.sqrt(LOW_TEMPERATURE) - 1) < 0.15, "the width should shrink by about sqrt(T)"
+assert median_dist[low] < median_dist["data"] and far_share[low] < far_share["T = 1"]
+
+# %% tags=["solution"]
+# NBVAL_CHECK_OUTPUT
+# Solution 5, run: the exact score tabulated on the widget's grid, and the widget's chains with both tables.
+exact_table = true_score(table_points, curve_nodes, sigma_roll).reshape(TABLE_SIZE, TABLE_SIZE, 2)
+exact_interp = partial(table_score, exact_table, window=WINDOW)
+s_exact = true_score(data_a, curve_nodes, sigma_roll)
+exact_error = float(jnp.sqrt(jnp.mean((exact_interp(data_a) - s_exact) ** 2) / jnp.mean(s_exact**2)))
+print(f"solution 5: relative rms error of the tabulated exact score on the data: {exact_error:.0e}")
+exact_chains = cached_chains(exact_interp, x0[:N_WIDGET], key_widget, BLOCK)
+inner, outer = {}, {}
+print(f"  {'score':8} {'steps':>5}   share on inner / outer third")
+for n_steps in (N_STEPS, 2 * N_STEPS):
+    for name, chains in (("learned", widget_chains), ("exact", exact_chains)):
+        _, t = centre_line_position(chains(STEP_SIZE, n_steps, 1.0), centre_line, t_nodes)
+        inner[name, n_steps], outer[name, n_steps] = np.mean(t < t_nodes[0] + third), np.mean(t > t_nodes[-1] - third)
+        print(f"  {name:8} {n_steps:5d} {inner[name, n_steps]:16.2f} / {outer[name, n_steps]:.2f}")
+assert exact_error < 0.01
+assert inner["exact", N_STEPS] > inner["learned", N_STEPS] + 0.05, "the exact score fills the inner third better"
+assert abs(inner["exact", 2 * N_STEPS] - 1 / 3) < 0.04 and inner["learned", 2 * N_STEPS] < 0.27
+assert outer["exact", N_STEPS] > 0.36, "after N_STEPS steps the exact score's chains still over-fill the outer third"
+
+# %% [markdown]
+# ### Coding exercises
 #
+# Each function below has a docstring and a hint; replace the body between the markers with your code, run the cell,
+# then run the check after it. The check (`sl.exercises.check_...`) compares your function with scorelib on score
+# functions, dimensions and points you have not seen, and says what is wrong: a wrong sign, a missing factor, a
+# dropped term, the input where it is furthest off.
+#
+# 6. Write the SSM-VR estimator of section 4 point by point, for projections you are given,
+#    `ssm_vr_per_point(score_fn, x, v)`: $\mathbf v_n^\top\nabla s_\theta(\mathbf x_n)\,\mathbf v_n +
+#    \tfrac12|s_\theta(\mathbf x_n)|^2$ for every point, shape `(n,)`, in any dimension $d$.
+# 7. Write Hutchinson's trace estimator with Rademacher probes, `rademacher_trace(score_fn, x, key, n_probes)`: the
+#    average of $\mathbf v^\top\nabla s_\theta(\mathbf x_n)\,\mathbf v$ over `n_probes` probes per point, each entry of
+#    $\mathbf v$ being $+1$ or $-1$ with probability $\tfrac12$. The check first tries a score whose Jacobian is
+#    diagonal, where every Rademacher probe gives the trace exactly (why?), then a dense one.
+
+# %%
+def ssm_vr_per_point(score_fn, x, v):
+    """v_n . J(x_n) v_n + 0.5 |s(x_n)|^2 for every point: x and the projections v are (n, d); returns (n,)."""
+    # Hint: one jax.jvp of score_fn at x with tangent v gives s(x) and every J(x_n) v_n at once (section 4's
+    # ssm_inline). Here v is given, there is no mean over the batch, and the norm term is SSM-VR's.
+    ### BEGIN SOLUTION
+    s, jv = jax.jvp(score_fn, (x,), (v,))
+    return jnp.sum(v * jv, axis=1) + 0.5 * jnp.sum(s**2, axis=1)
+    ### END SOLUTION
+
+
+# %%
+# NBVAL_CHECK_OUTPUT
+sl.exercises.check_ssm_vr(ssm_vr_per_point)
+
+
+# %%
+def rademacher_trace(score_fn, x, key, n_probes):
+    """Hutchinson's estimate of tr J(x_n) at every point with n_probes Rademacher probes: x (n, d) -> (n,).
+
+    Draw every probe at once, v = jax.random.rademacher(key, (n_probes, *x.shape), x.dtype), so that probe j of
+    point n is v[j, n] (the convention of sl.losses.ssm_loss, which lets the check reproduce your draws).
+    """
+    # Hint: jax.vmap over the probes of lambda u: jax.jvp(score_fn, (x,), (u,))[1] gives J(x_n) v for every probe
+    # and point, shape (n_probes, n, d); multiply by v, sum over d, average over the probes. (The dtype matters:
+    # jax.jvp wants a tangent of the same dtype as x.)
+    ### BEGIN SOLUTION
+    v = jax.random.rademacher(key, (n_probes, *x.shape), x.dtype)
+    jv = jax.vmap(lambda u: jax.jvp(score_fn, (x,), (u,))[1])(v)
+    return jnp.mean(jnp.sum(v * jv, axis=2), axis=0)
+    ### END SOLUTION
+
+
+# %%
+# NBVAL_CHECK_OUTPUT
+sl.exercises.check_hutchinson_rademacher(rademacher_trace)
+
+# %% [markdown]
 # ## References
 #
 # 1. A. Hyvärinen (2005). Estimation of non-normalized statistical models by score matching. *JMLR* 6, 695-709.

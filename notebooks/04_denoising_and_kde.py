@@ -83,11 +83,14 @@ VARIANCE_SIGMAS = np.round(np.geomspace(0.01, 1.0, 9), 4)  # noise levels for th
 VARIANCE_DRAWS = 256  # independent noise draws of the full-sample DSM loss at each level
 VARIANCE_FIT_MAX = 0.1  # fit the log-log slopes for sigma <= this
 
+SAMPLE_SIZES = (50, 200, 2000)  # Exercise 2: sample sizes whose best bandwidths are compared
+N_REPEATS = 4  # Exercise 2: samples of each size, whose held-out likelihood curves are averaged
 SIGMA_SMALL = 0.05  # a small noise level for Exercise 3's denoiser
 
 lr_schedule = optax.cosine_decay_schedule(LR, STEPS)
 key = jax.random.key(SEED)
 key_data, key_fresh, key_pert, key_init, key_train, key_noisy, key_var, key_small = jax.random.split(key, 8)
+key_sizes = jax.random.fold_in(key, 8)  # Exercise 2's samples (folded in: the eight keys above stay as they were)
 
 # %% [markdown]
 # ## 1. Ground truth: a mixture of three Gaussians
@@ -632,6 +635,7 @@ sl.widgets.interactive_figure(
 #    \sigma^2\nabla\log q_\sigma(\tilde{\mathbf x})$. What does this denoiser return for the KDE score, and for the
 #    trained network?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Solution 1</summary>
 #
 # $\tfrac12|s + \mathbf z/\sigma|^2 = \tfrac12|s|^2 + s\cdot\mathbf z/\sigma + \tfrac12|\mathbf z|^2/\sigma^2$, all
@@ -654,12 +658,21 @@ sl.widgets.interactive_figure(
 # <details><summary>Solution 2</summary>
 #
 # Call `bandwidth_table(mixture.sample(key, n), BANDWIDTHS, mixture, x_fresh, key_pert)` for each size, with a key
-# split from the root key. A prediction to check: sparser points need wider kernels to cover the gaps, so the best
-# bandwidth should grow with 50 points and shrink with 2000. For a $d$-dimensional Gaussian the classical rule
-# (Silverman's [3]) is $h \propto n^{-1/(d+4)}$, here $n^{-1/6}$: a factor 40 in $n$ should move $h$ by a factor
-# $40^{1/6} \approx 1.85$, about two steps of the bandwidth grid. Near its best the held-out likelihood is flat
-# (section 3's table), so a single sample of 50 may land on the same grid point as 200: average the likelihood
-# curves of several samples of each size before taking the best.
+# derived from the root key. Sparser points need wider kernels to cover the gaps between them, so the best bandwidth
+# should shrink as $n$ grows. For a $d$-dimensional Gaussian the classical rule (Silverman's [3]) is $h \propto
+# n^{-1/(d+4)}$, here $n^{-1/6}$: a factor 40 in $n$ moves $h$ by a factor $40^{1/6} \approx 1.85$, about two steps
+# of the bandwidth grid (a factor 1.36 each), and the factor 4 from 200 down to 50 by only $4^{1/6} \approx 1.26$,
+# less than one step. Near its best the held-out likelihood is flat (section 3's table), so single samples of one
+# size may land on different grid points: average the likelihood curves of several samples of each size before
+# taking the best.
+#
+# The first cell below does that for the held-out likelihood alone (the one column that decides), with 4 samples of
+# each size, written out with log-sum-exp to be fast on 2000 points (and checked against section 3's column). It
+# prints the best grid bandwidth of each sample and of the averaged curve, and a finer estimate, the maximum of a
+# parabola in $\log h$ through the averaged curve's best grid point and its two neighbours. The finer estimates
+# shrink at every step from 50 to 200 to 2000 points (asserted), and the ratio between 50 and 2000 points is
+# printed beside Silverman's 1.85: within a factor 1.3 of it (asserted), although the data are a mixture, not one
+# Gaussian. The best grid bandwidths of the single samples show how much one sample can mislead.
 # </details>
 #
 # <details><summary>Solution 3</summary>
@@ -668,13 +681,43 @@ sl.widgets.interactive_figure(
 # w_i(\tilde{\mathbf x})\,\mathbf x_i$: a softmax-weighted average of the training points, which snaps to the nearest
 # training point when $\sigma$ is small. That is memorisation in its purest form. The trained network converged
 # close to the KDE score (section 4), so its denoiser should do nearly the same: pull noisy points back towards
-# the training points rather than towards the smooth truth. The cell below measures both: at a small $\sigma$, how
-# close the KDE's denoised points come to a training point; at $\sigma = 0.3$, how far the network's denoised points
-# are from the KDE's and from those of the perturbed truth's score. Notebook 06 uses this formula as the final
-# denoising step of its sampler.
+# the training points rather than towards the smooth truth. The second cell below measures both: at a small
+# $\sigma$, how close the KDE's denoised points come to a training point; at $\sigma = 0.3$, how far the network's
+# denoised points are from the KDE's and from those of the perturbed truth's score. Notebook 06 uses this formula as
+# the final denoising step of its sampler.
 # </details>
+# <!-- END SOLUTION -->
 
-# %%
+# %% tags=["solution"]
+# NBVAL_CHECK_OUTPUT
+# Solution 2: the best bandwidth for the held-out likelihood, at three sample sizes.
+@jax.jit
+def heldout_curve(points, x, hs):
+    """E log q_h over the points x, for the KDE q_h of `points` at every bandwidth in hs (log-sum-exp)."""
+    n, d = points.shape
+    sq = jnp.sum((x[:, None, :] - points[None]) ** 2, axis=2)
+    return jax.lax.map(lambda h: jnp.mean(jax.nn.logsumexp(-sq / (2 * h**2), axis=1)) - jnp.log(n)
+                       - 0.5 * d * jnp.log(2 * jnp.pi * h**2), hs)
+
+
+np.testing.assert_allclose(heldout_curve(x_data, x_fresh, jnp.asarray(BANDWIDTHS)), heldout_ll, rtol=1e-4)
+best_h = {}
+for n in SAMPLE_SIZES:
+    keys = jax.random.split(jax.random.fold_in(key_sizes, n), N_REPEATS)
+    curves = np.array([heldout_curve(mixture.sample(k, n), x_fresh, jnp.asarray(BANDWIDTHS)) for k in keys])
+    mean_curve = curves.mean(axis=0)
+    i = int(np.argmax(mean_curve))
+    a, b, _ = np.polyfit(np.log(BANDWIDTHS[i - 1:i + 2]), mean_curve[i - 1:i + 2], 2)
+    best_h[n] = float(np.exp(-b / (2 * a)))
+    print(f"n = {n:4d}: best h per sample {BANDWIDTHS[np.argmax(curves, axis=1)].tolist()}, of the averaged curve "
+          f"{BANDWIDTHS[i]}, parabola {best_h[n]:.2f}")
+small_n, mid_n, large_n = SAMPLE_SIZES
+ratio_h, silverman = best_h[small_n] / best_h[large_n], (large_n / small_n) ** (1 / 6)
+print(f"best h at n = {small_n} over best h at n = {large_n}: {ratio_h:.2f}; Silverman's rule {silverman:.2f}")
+assert best_h[small_n] > best_h[mid_n] > best_h[large_n], "the best bandwidth shrinks as the sample grows"
+assert abs(np.log(ratio_h / silverman)) < np.log(1.3)
+
+# %% tags=["solution"]
 # NBVAL_CHECK_OUTPUT
 # Solution 3: Tweedie's denoiser x~ + sigma^2 s(x~).
 def tweedie(score, x_tilde, sigma):
@@ -700,6 +743,55 @@ print(f"at sigma = {SIGMA}, median distance from the network's denoised point to
 assert after < 0.3 * before, "at small sigma the KDE denoiser moves most of the way to a training point"
 assert net_to_kde < 0.5 * net_to_truth, "the network's denoiser follows the KDE's, not the truth's"
 
+# %% [markdown]
+# ### Coding exercises
+#
+# Each function below has a docstring and a hint; replace the body between the markers with your code, run the cell,
+# then run the check after it. The check (`sl.exercises.check_...`) compares your function with scorelib on samples
+# and points you have not seen, in two and three dimensions, and says what is wrong: a wrong sign, a missing
+# constant, non-finite values, the input where it is furthest off.
+#
+# 4. Write the KDE's log density, `kde_log_prob(points, h, x)`, normalised and finite everywhere. Section 2 computes
+#    the KDE's *score* stably with a softmax; the log density needs its companion, log-sum-exp
+#    (`jax.nn.logsumexp`). The check includes points far from every sample, where section 2's naive
+#    $\log\sum\exp$ returns $-\infty$.
+# 5. Write Tweedie's denoiser for the KDE at bandwidth $\sigma$, `kde_denoiser(points, sigma, x_tilde)`: the
+#    posterior mean $\mathbb E[\mathbf x \mid \tilde{\mathbf x}] = \tilde{\mathbf x} + \sigma^2\nabla\log
+#    q_\sigma(\tilde{\mathbf x})$ of Exercise 3, when $\mathbf x$ is a sample point chosen uniformly and
+#    $\tilde{\mathbf x} = \mathbf x + \sigma\mathbf z$. Either with `jax.grad` of your `kde_log_prob`, or in the
+#    form that Exercise 3 derives.
+
+# %%
+def kde_log_prob(points, h, x):
+    """Log density of the KDE (1/m) sum_i N(points_i, h^2 I) at the points x: points (m, d), x (n, d) -> (n,)."""
+    # Hint: log q_h(x) = logsumexp_i(-|x - x_i|^2 / (2 h^2)) - log m - (d/2) log(2 pi h^2).
+    ### BEGIN SOLUTION
+    m, d = points.shape
+    sq = jnp.sum((x[:, None, :] - points[None]) ** 2, axis=2)  # (n, m) squared distances
+    return jax.nn.logsumexp(-sq / (2 * h**2), axis=1) - jnp.log(m) - 0.5 * d * jnp.log(2 * jnp.pi * h**2)
+    ### END SOLUTION
+
+
+# %%
+# NBVAL_CHECK_OUTPUT
+sl.exercises.check_kde_log_prob(kde_log_prob)
+
+
+# %%
+def kde_denoiser(points, sigma, x_tilde):
+    """Tweedie's E[x | x~] for x uniform on the points (m, d) and x~ = x + sigma z: x_tilde (n, d) -> (n, d)."""
+    # Hint: x~ + sigma^2 times the gradient of one point's log density,
+    # jax.grad(lambda p: kde_log_prob(points, sigma, p[None])[0]), mapped over the rows with jax.vmap; or the
+    # average of the points weighted by the posterior probabilities w_i(x~) (a softmax over the points, section 2).
+    ### BEGIN SOLUTION
+    sq = jnp.sum((x_tilde[:, None, :] - points[None]) ** 2, axis=2)  # (n, m)
+    return jax.nn.softmax(-sq / (2 * sigma**2), axis=1) @ points
+    ### END SOLUTION
+
+
+# %%
+# NBVAL_CHECK_OUTPUT
+sl.exercises.check_kde_denoiser(kde_denoiser)
 
 # %% [markdown]
 # ## References

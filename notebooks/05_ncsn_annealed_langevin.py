@@ -82,6 +82,7 @@ N_TRAJ_SHOWN = 40
 N_WIDGET_CHAINS, WIDGET_STEPS_EACH = 200, 50  # the sampler widget: chains, and the steps/level slider's maximum
 WIDGET_EPS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)  # the eps slider's grid (EPS_1D is on it)
 EPS_LARGE = 0.5  # Exercise 2
+FEW_LEVELS, FEW_STEPS_EACH = 4, 5  # Exercise 3: the coarse schedule, and the few steps per level it is tried with
 N_LAG_CHAINS, LAG_STEPS_EACH = 20_000, (25, 100, 400)  # Exercise 4: chains, and the steps per level it compares
 
 lr_schedule = optax.cosine_decay_schedule(LR, STEPS)
@@ -147,11 +148,12 @@ plt.show()
 # the edge of that band. Part of the offset is the sampler's own: with a finite number of steps per level, the
 # chains stop crossing while the perturbed density still puts a little more than 0.2 on the small side (at large
 # $\sigma$ the broad bumps overlap), so any lag errs towards the start's even split. Exercise 4 measures it with
-# 20 000 chains (printed in the cell after the solutions): with these 100 steps per level the share sits about one
-# standard error of the 1280-chain run above 0.2, more than three of its own; with fewer steps per level it is
-# higher, and with 400 it is within two standard errors of 0.2. The rest of the offset printed above is chance. (The
-# annealed clouds are also wider: they are samples of $p_{\sigma_L}$, whose modes have variance $1 + \sigma_L^2 = 2$
-# per coordinate; `annealed_langevin(..., denoise=True)` removes that last noise, see notebook 06.)
+# 20 000 chains (in the cell after the worked solutions, which the student edition leaves out): with these 100 steps
+# per level the share sits about one standard error of the 1280-chain run above 0.2, more than three of its own; with
+# fewer steps per level it is higher, and with 400 it is within two standard errors of 0.2. The rest of the offset
+# printed above is chance. (The annealed clouds are also wider: they are samples of $p_{\sigma_L}$, whose modes have
+# variance $1 + \sigma_L^2 = 2$ per coordinate; `annealed_langevin(..., denoise=True)` removes that last noise, see
+# notebook 06.)
 #
 # ## 2. The model, the loss and the sampler
 #
@@ -696,14 +698,18 @@ sl.widgets.interactive_figure(
 #    sampler with exact scores on 20 000 chains (its standard error is then 0.003), with 100 and with 400 steps per
 #    level (and, to see the trend, 25), and with the authors' step, half of ours.
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Solution 1</summary>
 #
 # `float(data_1d.max() - data_1d.min())` is the largest distance (printed in the cell after the solutions), so that is
 # $\sigma_1$. Keeping the ratio $\sigma_{i+1}/\sigma_i = (0.5/2)^{1/15} \approx 0.91$ down to $\sigma_L = 0.5$ needs
-# $1 + \log(\sigma_1/0.5)/\log(1/0.91)$ levels (also printed). What to expect, for you to check: the first levels are
-# then one bump much wider than the data, so the chains forget where they started; but with $\sigma_1 = 2$ the first
-# four levels are already single bumps (section 3's table), so the share should change little. The cost is more than
-# twice as many levels, i.e. steps, and a network that has to cover a wider range of $\sigma$.
+# $1 + \log(\sigma_1/0.5)/\log(1/0.91)$ levels (also printed): more than twice as many levels, i.e. steps, as now
+# (asserted), and a network that has to cover a wider range of $\sigma$. The retraining, a run like section 3's, is
+# left to you; what to look for: the first levels are then one bump much wider than the data, so the chains forget
+# where they started. But with $\sigma_1 = 2$ the first four levels are already single bumps (section 3's
+# table), which is the reason to expect little change in the share; whether the change exceeds sampling error is what
+# the new share's $z$, next to section 4's, tells you, and the trajectories show whether the first levels now swing
+# over a wider range.
 # </details>
 #
 # <details><summary>Solution 2</summary>
@@ -726,20 +732,24 @@ sl.widgets.interactive_figure(
 # $\mathcal N(3, v_L/(1 - a_L/(2v_L)))$ truncated at 0 (`scipy.stats.truncnorm`), and the widening they predict is
 # a little below the untruncated factor $\sqrt{0.98/0.8} \approx 1.11$. Each spread carries its standard error (from
 # the sample's fourth moment). Both measured spreads lie a little below their predictions, by less than two standard
-# errors. That may be chance, or partly the learned score: in the figure of the last level its right tail is a little
-# steeper than the true score's, which narrows the mode; these numbers cannot tell. The $\varepsilon = 0.5$ spread is
-# within three standard errors of the widened prediction and about five from the un-widened one, and the widening
-# factor agrees with its prediction within three standard errors of it (all asserted).
+# errors (asserted). That may be chance, or partly the learned score: in the figure of the last level its right tail
+# is a little steeper than the true score's, which narrows the mode; these numbers cannot tell. The $\varepsilon =
+# 0.5$ spread is within three standard errors of the widened prediction and about five from the un-widened one, and
+# the widening factor agrees with its prediction within three standard errors of it (all asserted).
 # </details>
 #
 # <details><summary>Solution 3</summary>
 #
-# A prediction for you to check: with 4 levels (2, 1.26, 0.79, 0.5) and 400 steps each
+# With 4 levels (2, 1.26, 0.79, 0.5) and 400 steps each
 # (`annealed_langevin_inline(learned_1d, x0_1d, key_widget, 2.0, 0.5, 4, 0.05, 400)`), the share should stay close to
 # that of 16 levels: what matters is that an early level merges the modes enough for chains to cross and that the
-# steps at that level suffice to mix. Fewer levels mean bigger jumps in $\sigma$, so the chains enter each level
-# further from its equilibrium; with very few steps per level this shows up as a biased share or a widened histogram.
-# Try 5 steps per level with 4 and with 16 levels in the widget.
+# steps at that level suffice to mix, and the first level, $\sigma_1 = 2$, is a single bump either way (section 3's
+# table). Fewer levels mean bigger jumps in $\sigma$, so the chains enter each level further from its equilibrium;
+# with very few steps per level that shows. The second cell after the solutions runs both with the widget's sampler
+# and its 200 chains. At the same total of 1600 steps, 4 levels give a share within sampling error of 16 levels'
+# (their difference is asserted below three of its standard errors). With 5 steps per level, both shares are above
+# those of the long runs, towards the start's even split, and 4 levels leave it further up than 16 levels, by more
+# than three standard errors of the difference (asserted). Try other settings in the widget of section 7.
 # </details>
 #
 # <details><summary>Solution 4</summary>
@@ -756,19 +766,20 @@ sl.widgets.interactive_figure(
 # described in section 1: at every level the chains carry the share of the previous, wider level, whose small side
 # holds more than 0.2, and crossing stops before they have caught up, the sooner the less time each level gets.
 # The authors' smaller step ($\varepsilon = 0.05$ here), half the time per level at 100 steps, gives a larger share,
-# as the lag predicts, but by about two standard errors of the difference only (printed): suggestive, not resolved.
-# Section 1's 1280 chains landed about one of their standard errors above the 20 000-chain share at the same setting, so the
-# offset printed there is part lag, part chance.
+# as the lag predicts, but by about two standard errors of the difference only (printed, asserted between one and
+# three): suggestive, not resolved. Section 1's 1280 chains landed about one of their standard errors above the
+# 20 000-chain share at the same setting (printed last), so the offset printed there is part lag, part chance.
 # </details>
+# <!-- END SOLUTION -->
 
-# %%
+# %% tags=["solution"]
 # NBVAL_CHECK_OUTPUT
 # Solution 1: the largest distance between training points, and the levels it would need
 largest_distance = float(data_1d.max() - data_1d.min())
 ratio_1d = float(SIGMAS_1D[1] / SIGMAS_1D[0])
 levels_needed = 1 + np.log(largest_distance / SIGMA_MIN_1D) / np.log(1 / ratio_1d)
 print(f"Solution 1: largest distance {largest_distance:.0f}, levels needed at the same ratio {levels_needed:.0f}")
-assert 10 < largest_distance < 15
+assert 10 < largest_distance < 15 and levels_needed > 2 * N_LEVELS_1D
 
 # Solution 2: the last level with eps = 0.5, started from section 4's samples (the width at the end depends only on
 # the last level: there the chains forget their start within about ten steps, since |1 - a_L/v_L| = 0.6)
@@ -808,8 +819,32 @@ assert abs(large - predicted_std[EPS_LARGE]) < 3 * large_se, "the widened predic
 assert abs(large - unwidened_std) > 4 * large_se, "distinguishable from no widening"
 assert abs(predicted_std[EPS_1D] - small) < 3 * small_se, "the small step's spread: the prediction"
 assert abs(ratio.value - predicted_ratio) < 3 * ratio.se and ratio.value - 1 > 3 * ratio.se
+assert all(-2 < (right_std[eps].value - predicted_std[eps]) / right_std[eps].se < 0 for eps in right_std), \
+    "both spreads a little below their predictions"
 
-# %%
+# %% tags=["solution"]
+# Solution 3 (not output-checked: a share of 200 chains moves by 0.005 when one chain crosses differently on another
+# CPU). The widget's sampler on its 200 chains (section 7), already compiled: fewer levels, the same steps in all,
+# then few steps per level.
+n_total_widget = N_LEVELS_1D * STEPS_EACH_1D
+coarse_settings = [(N_LEVELS_1D, STEPS_EACH_1D), (FEW_LEVELS, n_total_widget // FEW_LEVELS),
+                   (N_LEVELS_1D, FEW_STEPS_EACH), (FEW_LEVELS, FEW_STEPS_EACH)]
+coarse_shares = {}
+se_widget = np.sqrt(mass_true * (1 - mass_true) / N_WIDGET_CHAINS)
+print(f"Solution 3: small-mode share of {N_WIDGET_CHAINS} chains (standard error {se_widget:.3f}; true "
+      f"{mass_true:.3f}, learned model {mass_learned:.2f})")
+for n_levels, steps_each in coarse_settings:
+    x = widget_samples(EPS_1D, steps_each, n_levels)
+    coarse_shares[n_levels, steps_each] = float(np.mean(x < 0))
+    print(f"  {n_levels:2d} levels x {steps_each:3d} steps: share {coarse_shares[n_levels, steps_each]:.2f}, "
+          f"std of the samples with x > 0 {x[x > 0].std():.2f}")
+fine, coarse, fine_few, coarse_few = (coarse_shares[setting] for setting in coarse_settings)
+se_difference = np.sqrt(2) * se_widget
+assert abs(coarse - fine) < 3 * se_difference, "4 levels x 400 steps: as good as 16 x 100"
+assert coarse_few - fine_few > 3 * se_difference and min(coarse_few, fine_few) > max(coarse, fine), \
+    "few steps per level: a share biased towards the start's, the more so with fewer levels"
+
+# %% tags=["solution"]
 # Solution 4 (not output-checked: on another CPU a few of the 20 000 chains may cross differently). Section 1's
 # annealed sampler with exact scores, run along the diagonal u = (x_1 + x_2) / sqrt(2) only.
 diagonal = np.ones(2) / np.sqrt(2)
@@ -850,8 +885,65 @@ def resolved(a, b, n_se):
 assert resolved(fewest, section_1, 3), "fewer steps per level, a larger lag"
 assert section_1.value - weight_2d > 3 * section_1.se and section_1.value - weight_2d < 2 * se_2d, "a small offset"
 assert abs(most.value - weight_2d) < 2 * most.se, "400 steps per level: within two standard errors of the weight"
-print(f"  half the step minus section 1's: {small_step.value - section_1.value:+.3f}, "
-      f"{(small_step.value - section_1.value) / np.hypot(small_step.se, section_1.se):+.1f} standard errors")
+z_small_step = (small_step.value - section_1.value) / np.hypot(small_step.se, section_1.se)
+print(f"  half the step minus section 1's: {small_step.value - section_1.value:+.3f}, {z_small_step:+.1f} standard "
+      "errors")
+z_section_1 = (share_annealed_exact - section_1.value) / se_2d
+print(f"  section 1's 1280 chains minus the {N_LAG_CHAINS} at the same setting: "
+      f"{share_annealed_exact - section_1.value:+.3f}, {z_section_1:+.1f} of their standard errors")
+assert 1 < z_small_step < 3, "the authors' step: suggestive, not resolved"
+assert 0 < z_section_1 < 2, "section 1's offset: part lag, part chance"
+
+# %% [markdown]
+# ### Coding exercises
+#
+# Each function below has a docstring and a hint; replace the body between the markers with your code, run the cell,
+# then run the check after it. The check (`sl.exercises.check_...`) compares your function with scorelib on settings
+# and score functions you have not seen, and says what is wrong: a wrong sign, a missing weight or factor, the input
+# where it is furthest off.
+#
+# 5. Write the annealed sampler's schedule, `annealed_schedule(sigma_max, sigma_min, n_levels, eps)`: the `n_levels`
+#    geometric noise levels from $\sigma_1 = $ `sigma_max` down to $\sigma_L = $ `sigma_min`, and the step size
+#    $a_i = \varepsilon\,\sigma_i^2/\sigma_L^2$ of each level, in the convention of section 2 and of
+#    `sl.samplers.annealed_langevin` (not the NCSN paper's $\alpha_i = 2a_i$).
+# 6. Write one level's term of the weighted multi-level loss, point by point, `ncsn_level_loss(score_fn, x, z,
+#    sigma)`: $\lambda(\sigma)\,\tfrac12\big|s_\theta(\mathbf x + \sigma\mathbf z, \sigma) + \mathbf z/\sigma\big|^2$
+#    with $\lambda(\sigma) = \sigma^2$ (section 2), for a noise-conditional `score_fn(x, sigma)` and the noise `z`
+#    given. Section 5 computes the same numbers with `sl.losses.ncsn_loss(..., [sigma], reduction="none")`, which draws
+#    `z` itself.
+
+# %%
+def annealed_schedule(sigma_max, sigma_min, n_levels, eps):
+    """Noise levels sigma_1 > ... > sigma_L, geometric from sigma_max to sigma_min, and the steps a_i of each level.
+
+    Returns two arrays of shape (n_levels,): (sigmas, step_sizes), with a_i = eps sigma_i^2 / sigma_L^2.
+    """
+    # Hint: np.geomspace gives the levels, largest first; the step at the smallest level is eps itself.
+    ### BEGIN SOLUTION
+    sigmas = np.geomspace(sigma_max, sigma_min, n_levels)
+    return sigmas, eps * sigmas**2 / sigmas[-1] ** 2
+    ### END SOLUTION
+
+
+# %%
+# NBVAL_CHECK_OUTPUT
+sl.exercises.check_annealed_schedule(annealed_schedule)
+
+
+# %%
+def ncsn_level_loss(score_fn, x, z, sigma):
+    """sigma^2 * 0.5 |s(x + sigma z, sigma) + z / sigma|^2 for each point: x, z (n, d), sigma a number -> (n,)."""
+    # Hint: evaluate score_fn at the noisy points x + sigma z and the level sigma; multiplying by sigma^2 turns
+    # |s + z / sigma|^2 into |sigma s + z|^2.
+    ### BEGIN SOLUTION
+    residual = sigma * score_fn(x + sigma * z, sigma) + z
+    return 0.5 * jnp.sum(residual**2, axis=1)
+    ### END SOLUTION
+
+
+# %%
+# NBVAL_CHECK_OUTPUT
+sl.exercises.check_ncsn_level_loss(ncsn_level_loss)
 
 # %% [markdown]
 # ## References

@@ -81,6 +81,7 @@ STEPS, BATCH_SIZE = 16_000, 256
 LR = 2e-3  # peak learning rate of a cosine decay
 EMA_DECAY = 0.999  # exponential moving average of the weights [2]
 PLAIN_STEPS = 2000  # the plain noise-conditional MLP of notebook 05, for comparison
+FEW_LEVELS, WIDE_HIDDEN = 6, (512, 512)  # exercises 1 and 3
 RULE_RATIOS = np.geomspace(1e-3, 1.0, 400)  # values of eps / sigma_L^2 at which the step rule is evaluated
 
 # The sampler's settings, chosen on the validation split
@@ -805,15 +806,35 @@ sl.widgets.interactive_figure(
 # 2. Sample without the final denoising step (`denoise=False`). Which measures change, and why?
 # 3. Train with `HIDDEN = (512, 512)` for the same number of steps. Is a wider network better within the budget?
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Solution 1</summary>
 #
-# With 6 levels the ratio is $\gamma = (\sigma_1/\sigma_L)^{1/5}$, about 2.8 with the $\sigma_1$ printed in section 4,
-# instead of the rule's value: a chain leaving one level is far from typical at the next (its distance to the data is
-# $\gamma$ times too large) and the few steps per level cannot close the gap. The network must also be retrained on
-# the new levels. Prediction to check (not run here): a higher FD and lower precision, which more steps per level
-# would partly recover; the rule's levels save those steps.
+# With 6 levels the ratio is $\gamma = (\sigma_1/\sigma_L)^{1/5}$, printed below with the $\sigma_1$ of section 4,
+# instead of the rule's value: a chain leaving one level is far from typical at the next (its distance to the data
+# is $\gamma$ times too large; the rule's probability, 0.5 by design, is printed below for this $\gamma$), and the
+# few steps per level cannot close the gap. Not run here: the network was trained at the rule's levels only, and a
+# fair comparison retrains it on the new ones, the longest part of this notebook. What to look for: FD and
+# precision on the validation digits (section 5's measures) with 6 levels, and how many more steps per level it
+# takes to bring them back; those are the steps the rule's levels save.
 # </details>
-#
+# <!-- END SOLUTION -->
+
+# %% tags=["solution"]
+# NBVAL_CHECK_OUTPUT
+# Solution 1, the part that runs cheaply: the ratio of FEW_LEVELS levels and the rule's probability for it.
+def typical_probability(gamma, dim):
+    """Song & Ermon's rule: Phi(sqrt(2d)(gamma - 1) + 3 gamma) - Phi(sqrt(2d)(gamma - 1) - 3 gamma), from the tails."""
+    centre = np.sqrt(2 * dim) * (gamma - 1)
+    return norm.sf(centre - 3 * gamma) - norm.sf(centre + 3 * gamma)
+
+
+gamma_6 = (sigma_max / SIGMA_MIN) ** (1 / (FEW_LEVELS - 1))
+print(f"{FEW_LEVELS} levels: gamma = {gamma_6:.2f} (the rule's {gamma:.3f}); the rule's probability "
+      f"{typical_probability(gamma_6, d):.0e} (with the rule's gamma: {typical_probability(gamma, d):.2f})")
+assert 2.5 < gamma_6 < 3 and typical_probability(gamma_6, d) < 1e-6
+
+# %% [markdown]
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Solution 2</summary>
 #
 # Without the final step the samples keep noise of standard deviation about $\sigma_L = 0.03$ per pixel: barely
@@ -821,27 +842,101 @@ sl.widgets.interactive_figure(
 # $\sigma_L\sqrt{64} = 0.24$ in quadrature (less after clipping to $[0, 1]$, which removes the half of the noise that
 # pushes blank pixels below 0): the copying statistic $Z_U$ rises. The classifier's features barely notice noise this
 # small, so FD, precision and recall move by little. The cell below evaluates run 1's samples of section 6 before
-# their denoising step and asserts both.
+# their denoising step and asserts both: $Z_U$ rises by more than 1, and FD, precision and recall each move by less
+# than two standard errors.
 # </details>
+# <!-- END SOLUTION -->
 
-# %%
+# %% tags=["solution"]
 result_undenoised = benchmark.evaluate(undenoised["preconditioned NCSN, run 1"], n_boot=N_BOOT, seed=SEED)
 print_table({"run 1, denoised": results["preconditioned NCSN, run 1"], "run 1, not denoised": result_undenoised})
 before, after = result_undenoised, results["preconditioned NCSN, run 1"]
 assert before["copy_z"].value > after["copy_z"].value + 1, "the leftover noise moves samples away from the data"
 assert abs(before["fd"].value - after["fd"].value) < 2 * after["fd"].se, "FD barely notices noise of 0.03"
+for measure in ("precision", "recall"):
+    assert abs(before[measure].value - after[measure].value) < 2 * np.hypot(before[measure].se, after[measure].se)
 
 # %% [markdown]
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Solution 3</summary>
 #
-# Per point, the $512 \times 512$ correction MLP has $73 \cdot 512 + 512^2 + 512 \cdot 64 \approx 332\,000$ weights
-# (73 inputs: 64 pixels and 9 features of $\log\sigma$) against about $101\,000$ for $256 \times 256$, so each step
-# costs roughly 3.3 times as much on a CPU. Prediction to check (not run here): for the same number of steps the
-# wider network reaches a lower validation loss at the small levels; for the same training *time* it gets about a
-# third of the steps. Measure both with the validation losses of section 4 and the measures of section 6, on the
-# validation split, and watch $Z_U$: a wider network can fit the 1077 training digits more closely.
+# Per point, the $512 \times 512$ correction MLP has about three times the parameters of the $256 \times 256$ one
+# (73 inputs: 64 pixels and 9 features of $\log\sigma$; the cell below counts them), and the matrix products of a
+# training step grow by the same factor. Not run here: training the wider network would take about three times the
+# longest part of this notebook. What to look for: at the same number of steps, and at the same training *time*
+# (about a third of the steps), the validation losses of section 4 at the small levels and the measures of
+# section 6 on the validation split; and watch $Z_U$, since a wider network can fit the 1077 training digits more
+# closely.
 # </details>
+# <!-- END SOLUTION -->
+
+# %% tags=["solution"]
+# NBVAL_CHECK_OUTPUT
+# Solution 3, the parameter counts.
+def n_parameters(layers):
+    return sum(int(np.size(leaf)) for leaf in jax.tree.leaves(layers))
+
+
+wide_mlp = sl.nets.preconditioned_ncsn_init(key_init, x_train, WIDE_HIDDEN)["mlp"]
+n_wide, n_narrow = n_parameters(wide_mlp), n_parameters(params0["mlp"])
+print(f"correction MLP parameters: {WIDE_HIDDEN[0]} x {WIDE_HIDDEN[1]} {n_wide:,}; {HIDDEN[0]} x {HIDDEN[1]} "
+      f"{n_narrow:,}; ratio {n_wide / n_narrow:.1f}")
+assert 3.2 < n_wide / n_narrow < 3.4
+
+# %% [markdown]
+# ### Coding exercises
 #
+# Each function below has a docstring and a hint; replace the body between the markers with your code, run the cell,
+# then run the check after it. The check (`sl.exercises.check_...`) compares your function with
+# `sl.digits` on point sets you have not seen, and says what is wrong: a wrong sign, a missing factor, a known slip,
+# the case where it is furthest off.
+#
+# 4. Write the Fréchet distance between two Gaussians from their means and covariances,
+#    `frechet_gaussians(mean1, cov1, mean2, cov2)`: section 1's $|\boldsymbol\mu_1 - \boldsymbol\mu_2|^2 +
+#    \operatorname{tr}\big(C_1 + C_2 - 2(C_1C_2)^{1/2}\big)$, the formula behind the FD column of every table.
+# 5. Write k-NN precision and recall, `knn_precision_recall(real, fake, k)` (section 1): each point's ball has the
+#    radius of its k-th nearest *other* point in its own set; precision is the share of `fake` points inside at
+#    least one ball around a `real` point, recall the share of `real` points inside at least one ball around a
+#    `fake` point.
+
+# %%
+def frechet_gaussians(mean1, cov1, mean2, cov2):
+    """Fréchet distance between N(mean1, cov1) and N(mean2, cov2): means (d,), covariances (d, d) -> float."""
+    # Hint: the matrix square root is scipy.linalg.sqrtm (import it here); it can return a complex matrix whose
+    # imaginary part is round-off, so keep its real part.
+    ### BEGIN SOLUTION
+    from scipy.linalg import sqrtm
+
+    root = sqrtm(cov1 @ cov2).real
+    return float(np.sum((mean1 - mean2) ** 2) + np.trace(cov1 + cov2 - 2 * root))
+    ### END SOLUTION
+
+
+# %%
+# NBVAL_CHECK_OUTPUT
+sl.exercises.check_frechet_gaussians(frechet_gaussians)
+
+
+# %%
+def knn_precision_recall(real, fake, k):
+    """k-NN precision and recall of the points fake (m, d) against the points real (n, d) -> (precision, recall)."""
+    # Hint: cdist(a, b) gives all pairwise distances; sorting each row of cdist(real, real) puts the point itself
+    # (distance 0) in column 0. A comparison of distances with radii, broadcast to (m, n), then .any and .mean.
+    ### BEGIN SOLUTION
+    radius_real = np.sort(cdist(real, real), axis=1)[:, k]
+    radius_fake = np.sort(cdist(fake, fake), axis=1)[:, k]
+    dist = cdist(fake, real)  # (m, n)
+    precision = (dist <= radius_real[None, :]).any(axis=1).mean()
+    recall = (dist <= radius_fake[:, None]).any(axis=0).mean()
+    return float(precision), float(recall)
+    ### END SOLUTION
+
+
+# %%
+# NBVAL_CHECK_OUTPUT
+sl.exercises.check_knn_precision_recall(knn_precision_recall)
+
+# %% [markdown]
 # ## References
 #
 # 1. Y. Song, S. Ermon (2019). Generative modeling by estimating gradients of the data distribution. *NeurIPS 32*.

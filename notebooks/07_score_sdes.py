@@ -68,6 +68,7 @@ SEED = 0
 # Notebook 05's test case: 0.8 N((5, 5), I) + 0.2 N((-5, -5), I)
 PAPER_MEANS, PAPER_WEIGHTS = [[5.0, 5.0], [-5.0, -5.0]], [0.8, 0.2]
 SIGMA_MIN, SIGMA_MAX = 0.05, 20.0  # VE: sigma(t) geometric; SIGMA_MAX is notebook 05's largest level
+SIGMA_MAX_LARGE = 100.0  # exercise 1's larger sigma_max
 BETA_MIN, BETA_MAX = 0.1, 20.0  # VP: beta(t) linear, the values of Ho et al. and Song et al.
 STD_END = 0.05  # every sampler stops, and training starts, at the time t_eps where the kernel's std is STD_END
 T_EPS_EXACT = 1e-5  # the smallest time, for the exact score
@@ -914,16 +915,56 @@ sl.widgets.interactive_figure(draw_flow, time_index=widgets.IntSlider(value=N_SA
 #    notebook 06 scales them to $[0, 1]$ by $k/16$. Define a bits/dim for a continuous model of the scaled data,
 #    and explain a negative value and offsets of 8 and of 1 bit per dimension.
 #
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Solution 1</summary>
 #
-# The offset is what biased the share, so removing it should bring the share to 0.2 within a few standard errors
-# (a prediction for you to check). With $\sigma_\max = 100$ the prior's offset shrinks from 0.2 to about 0.04 of
-# its std: the boundary between the modes in latent space is roughly a plane about $0.84\,\sigma_\max$ from
-# $p_1$'s centre (a fixed distance in units of $\sigma_\max$), so the share is about $\Phi(\Phi^{-1}(0.2) + 4.2/\sigma_\max)$, i.e. about 0.26 for $\sigma_\max = 20$
-# (compare section 4's printed share) and 0.21 for $\sigma_\max = 100$. The price: more of the time axis is spent at
-# large noise, and the network has to cover a wider range of levels.
+# The offset is what biased the share, so removing it should bring the share back to 0.2. With $\sigma_\max = 100$
+# the prior's offset shrinks from 0.2 to about 0.04 of its std: the boundary between the modes in latent space is
+# roughly a plane about $0.84\,\sigma_\max$ from $p_1$'s centre (a fixed distance in units of $\sigma_\max$), and the
+# prior's centre sits $|(3, 3)| = 4.2$ from $p_1$'s, towards the small mode, so the share is about
+# $\Phi(\Phi^{-1}(0.2) + 4.2/\sigma_\max)$. The cell below evaluates this approximation for $\sigma_\max = 20$ (compare
+# section 4's printed share) and 100, and runs both changes with the exact score from section 4's prior draws (for
+# $\sigma_\max = 100$ scaled by 5). For VE, whose $\mathbf f$ is 0, the centred data's flow is section 4's flow
+# moved by $-(3, 3)$, so centring the data is the same as centring the prior on the data's mean. The printed shares
+# lie within three standard errors of 0.2 for centred data and of the approximation for $\sigma_\max = 100$
+# (asserted). The price of a larger $\sigma_\max$: more
+# of the time axis is spent at large noise, and the network has to cover a wider range of levels.
 # </details>
-#
+# <!-- END SOLUTION -->
+
+# %% tags=["solution"]
+# Solution 1, run: the ODE from the prior with the exact score, for centred data and for sigma_max = 100. Shares are
+# counts of chains on either side of a boundary: checked by the assertions, not digit by digit.
+def share_from_offset(offset, sigma_max, weight):
+    """Small-mode share of a prior shifted by `offset` towards the small mode (a planar boundary in latent space)."""
+    normal = jax.scipy.stats.norm
+    return float(normal.cdf(normal.ppf(weight) + offset / sigma_max))
+
+
+mixture_offset = np.asarray(PAPER_WEIGHTS) @ np.asarray(PAPER_MEANS)  # (3, 3)
+# Centred data: x(t) of the centred mixture's flow is y(t) - (3, 3), y(t) the flow of section 4 (VE has f = 0), so
+# section 4's compiled solver runs from the prior draws shifted by (3, 3).
+flow_centred = sl.sde.probability_flow(ve, exact_ve, x_prior + mixture_offset, t_end=t_eps["VE"], rtol=SAMPLE_TOL,
+                                       atol=SAMPLE_TOL, n_save=N_SAVE)
+ve_large = sl.sde.VESDE(sigma_min=SIGMA_MIN, sigma_max=SIGMA_MAX_LARGE)
+flow_large = sl.sde.probability_flow(ve_large, sl.sde.mixture_score(paper_mixture, ve_large),
+                                     x_prior * SIGMA_MAX_LARGE / SIGMA_MAX, t_end=float(ve_large.time_of_std(STD_END)),
+                                     rtol=SAMPLE_TOL, atol=SAMPLE_TOL)
+share_centred = sl.metrics.mode_shares(flow_centred.samples, paper_mixture.means)[small_mode]
+share_large = sl.metrics.mode_shares(flow_large.samples, paper_mixture.means)[small_mode]
+offset_norm = float(np.linalg.norm(mixture_offset))
+predicted = {s: share_from_offset(offset_norm, s, small_weight) for s in (SIGMA_MAX, SIGMA_MAX_LARGE)}
+print(f"approximation: share {predicted[SIGMA_MAX]:.2f} for sigma_max = {SIGMA_MAX:.0f} (section 4 ran "
+      f"{flow_scores['from the prior']['share']:.2f}), {predicted[SIGMA_MAX_LARGE]:.2f} for {SIGMA_MAX_LARGE:.0f}")
+print(f"ODE from the prior: centred data, share {share_centred:.3f} "
+      f"(z = {(share_centred - small_weight) / se_share:+.1f}); sigma_max = {SIGMA_MAX_LARGE:.0f}, share "
+      f"{share_large:.3f} (z against the approximation {(share_large - predicted[SIGMA_MAX_LARGE]) / se_share:+.1f})")
+assert abs(flow_scores["from the prior"]["share"] - predicted[SIGMA_MAX]) < 3 * se_share
+assert abs(share_centred - small_weight) < 3 * se_share
+assert abs(share_large - predicted[SIGMA_MAX_LARGE]) < 3 * se_share
+
+# %% [markdown]
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Solution 2</summary>
 #
 # For VE, $\mathbf f = 0$ and $G_i^2 = \sigma(t_i)^2 - \sigma(t_{i+1})^2$, so the predictor is
@@ -937,16 +978,31 @@ sl.widgets.interactive_figure(draw_flow, time_index=widgets.IntSlider(value=N_SA
 #
 # <details><summary>Solution 3</summary>
 #
-# A prediction for you to check (not run here): with this notebook's small network (`HIDDEN`, softplus) and 3000
-# steps, the samples may come out as a blurred cloud rather than a roll, with either sampler, and the energy distance alone does not make
-# that obvious: look at the scatter plot. The prior is not the problem here (the roll is centred, of spread about
-# 1, and VP's $a(1) \approx 0.007$). The network may be: at small noise the score of the roll changes direction over
-# distances of the roll's thickness (0.1), a high-frequency function of $\mathbf x$ that a small MLP on raw
-# coordinates learns slowly (its error at small $s(t)$ stays large; measure it against the score of
-# `sl.data.kde(data, h)` for a small $h$, which is exact for that KDE). Remedies to try: a wider network, many more
-# steps, or Fourier features of $\mathbf x$ at the input.
+# Not run here: training a second model would cost more than the rest of this section. What to look for, and why.
+# The prior is not the problem with VP: $a(1)$ shrinks the roll's offset from 0 to almost nothing at $t = 1$ (the
+# cell below prints $a(1)$, the roll's mean and root-mean-square radius, and the shift of $p_1$'s mean from the
+# prior's). The network may be: at small noise the score of the roll changes direction over distances of the roll's
+# thickness (0.1), a high-frequency function of $\mathbf x$ that a small MLP on raw coordinates learns slowly. So
+# look at the scatter plot of the samples of both samplers, not only at their energy distance, which can stay small
+# for a cloud that has lost the roll's shape; and measure the learned score's error at small $s(t)$ against the
+# score of `sl.data.kde(data, h)` for a small $h$ (exact for that KDE), as section 3 does for the mixture. If the
+# samples come out as a blurred cloud, remedies to try: a wider network, many more steps, or Fourier features of
+# $\mathbf x$ at the input.
 # </details>
-#
+# <!-- END SOLUTION -->
+
+# %% tags=["solution"]
+# NBVAL_CHECK_OUTPUT
+# Solution 3, the part that runs cheaply: how far VP's p_1 is from its prior N(0, I) for the swiss roll.
+roll = np.asarray(sl.data.swiss_roll(jax.random.fold_in(key_data_mix, 1), N_DATA), np.float64)
+a_end = float(vp.mean_coeff(1.0))
+roll_mean = roll.mean(axis=0)
+print(f"VP: a(1) = {a_end:.4f}; the roll's mean ({roll_mean[0]:.1f}, {roll_mean[1]:.1f}), root-mean-square radius "
+      f"{np.sqrt((roll**2).sum(axis=1).mean()):.1f}; p_1's mean is {a_end * np.linalg.norm(roll_mean):.0e} from 0")
+assert a_end < 0.01 and a_end * np.linalg.norm(roll_mean) < 0.01
+
+# %% [markdown]
+# <!-- BEGIN SOLUTION -->
 # <details><summary>Solution 4</summary>
 #
 # *Dequantisation.* A continuous density can put arbitrarily large density on the 17 values $k/16$ of each pixel, so
@@ -969,7 +1025,56 @@ sl.widgets.interactive_figure(draw_flow, time_index=widgets.IntSlider(value=N_SA
 # `method="rademacher"` (64 exact Jacobian columns per evaluation would be slow) and average over a few
 # dequantisation draws.
 # </details>
+# <!-- END SOLUTION -->
 #
+# ### Coding exercises
+#
+# Each function below has a docstring and a hint; replace the body between the markers with your code, run the cell,
+# then run the check after it. The check (`sl.exercises.check_...`) compares your function with scorelib on VP
+# schedules, distributions and points you have not seen, and says what is wrong: a wrong sign, a missing term, the
+# input where it is furthest off.
+#
+# 5. Write the probability-flow ODE's drift for the VP SDE, `vp_ode_drift(score_fn, x, t, beta_min, beta_max)`:
+#    $\tilde{\mathbf f} = \mathbf f - \tfrac12 g^2\,\mathbf s$ (section 4) with section 1's $\mathbf f$ and $g$ for
+#    VP, at points `x` (n, d) with one time per point, `t` (n,). `score_fn(x, t)` returns the score of $p_t$.
+# 6. Write its exact divergence, `vp_ode_divergence(score_fn, x, t, beta_min, beta_max)`: the
+#    $\nabla\cdot\tilde{\mathbf f}$ that section 5 integrates along each path (`method="exact"`), one value per
+#    point, in $d = 2$.
+
+# %%
+def vp_ode_drift(score_fn, x, t, beta_min, beta_max):
+    """Probability-flow drift f - g^2 s / 2 of the VP SDE at the points x (n, d) and times t (n,) -> (n, d)."""
+    # Hint: for VP, f(x, t) = -beta(t) x / 2 and g(t)^2 = beta(t), with beta(t) = beta_min + t (beta_max - beta_min);
+    # t holds one time per point, so beta(t)[:, None] multiplies the rows of x.
+    ### BEGIN SOLUTION
+    beta = (beta_min + t * (beta_max - beta_min))[:, None]
+    return -0.5 * beta * x - 0.5 * beta * score_fn(x, t)
+    ### END SOLUTION
+
+
+# %%
+# NBVAL_CHECK_OUTPUT
+sl.exercises.check_vp_ode_drift(vp_ode_drift)
+
+
+# %%
+def vp_ode_divergence(score_fn, x, t, beta_min, beta_max):
+    """Exact divergence in x of the VP probability-flow drift at the points x (n, d) and times t (n,) -> (n,)."""
+    # Hint: the drift of one point p (d,) at one time tp is vp_ode_drift(score_fn, p[None], tp[None], ...)[0];
+    # jax.jacfwd of it is the (d, d) Jacobian, jax.vmap maps over the points, and the divergence is the trace.
+    ### BEGIN SOLUTION
+    def one_point(p, tp):
+        return vp_ode_drift(score_fn, p[None], tp[None], beta_min, beta_max)[0]
+
+    return jnp.trace(jax.vmap(jax.jacfwd(one_point))(x, t), axis1=1, axis2=2)
+    ### END SOLUTION
+
+
+# %%
+# NBVAL_CHECK_OUTPUT
+sl.exercises.check_vp_ode_divergence(vp_ode_divergence)
+
+# %% [markdown]
 # ## References
 #
 # 1. Y. Song, J. Sohl-Dickstein, D. P. Kingma, A. Kumar, S. Ermon, B. Poole (2021). Score-based generative modeling

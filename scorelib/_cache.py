@@ -1,9 +1,10 @@
 """JAX's persistent compilation cache for the course, on by default.
 
 A notebook's run is about one third XLA compilation, and a learner re-runs notebooks many times. On
-``import scorelib`` the compiled programs are stored in ``<user cache dir>/scorelib/jax/<cpu>`` (``~/.cache/scorelib``
-on Linux, via platformdirs; one folder per CPU instruction set), every entry however small or quick to compile, so a re-run in a fresh kernel loads them
-instead of compiling again. A cache hit returns the very executable that was compiled, so results are bit-identical.
+``import scorelib`` the compiled programs are stored in ``<user cache dir>/scorelib/jax/<cpu>``
+(``~/.cache/scorelib`` on Linux, via platformdirs; one folder per CPU instruction set), every entry however small or
+quick to compile, so a re-run in a fresh kernel loads them instead of compiling again. A cache hit returns the very
+executable that was compiled, so results are bit-identical.
 
 - ``SCORELIB_JAX_CACHE=0`` (or ``off``) turns it off; ``SCORELIB_JAX_CACHE=/some/dir`` puts it elsewhere.
 - If you configured ``jax_compilation_cache_dir`` yourself, scorelib leaves it alone.

@@ -31,6 +31,15 @@ def _seconds(stamp: str) -> float:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
+def _as_displayed(text: str) -> str:
+    """A stream as a terminal or JupyterLab shows it: each line keeps only what follows its last carriage return.
+
+    A progress bar redraws itself with ``\\r`` dozens of times; storing every redraw (with its timings) bloats the
+    notebook and its diffs, while a reader only ever sees the final bar.
+    """
+    return "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n"))
+
+
 def execute(src: Path) -> float:
     nb = jupytext.read(src)
     # The kernelspec exactly as the installed kernel describes itself: JupyterLab rewrites any other display name
@@ -40,7 +49,9 @@ def execute(src: Path) -> float:
     nb.metadata.pop("jupytext", None)
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
     start = time.perf_counter()
-    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(src.parent)}}).execute()
+    # coalesce_streams: a cell's stdout is stored as one stream (a progress bar sends one message per redraw).
+    NotebookClient(nb, timeout=600, kernel_name="python3", coalesce_streams=True,
+                   resources={"metadata": {"path": str(src.parent)}}).execute()
     elapsed = time.perf_counter() - start
     for i, cell in enumerate(nb.cells):
         timing = cell.metadata.pop("execution", None)
@@ -48,6 +59,9 @@ def execute(src: Path) -> float:
             seconds = _seconds(timing["shell.execute_reply"]) - _seconds(timing["iopub.execute_input"])
             if seconds > 0.5:
                 print(f"  cell {i:3d}: {seconds:5.1f} s  {cell.source.splitlines()[0][:70] if cell.source else ''}")
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and "\r" in output.get("text", ""):
+                output["text"] = _as_displayed(output["text"])
         cell.id = f"cell-{i:03d}"  # stable ids keep diffs of regenerated notebooks small
     nbformat.write(nb, src.with_suffix(".ipynb"))
     return elapsed
