@@ -721,8 +721,8 @@ sl.widgets.interactive_figure(
 # runs side by side. The standard error of the training loss is the standard deviation of the per-point values over
 # $\sqrt n$, so it grows by about $\sqrt{1024/64} = 4$ (the printed SE column; asserted between 3 and 7 times). The
 # training loss falls further below the held-out loss than with 1024 samples (the printed gaps), yet, measured in
-# its own, wider noise band, the gap is about as many standard errors as before ("gap / SE", asserted below
-# $1.5\times$ `N_SE`): on 64 samples the training loss can hardly tell overfitting from noise. The held-out loss,
+# its own, wider noise band, the gap is about as many standard errors as before ("gap / SE", asserted within one of
+# the 1024-sample run's and below $1.5\times$ `N_SE`): on 64 samples the training loss can hardly tell overfitting from noise. The held-out loss,
 # on the `N_FRESH` fresh points, can: it rises by many of its standard errors (the printed paired difference), and by the
 # identity $J + C = D_F$ that rise is the extra Fisher divergence, which grows several-fold (the last column,
 # asserted more than 5 times). With few samples, keep a held-out set.
@@ -784,7 +784,8 @@ print(f"{'':11} held-out loss, {FEW_SAMPLES} minus {N_SAMPLES} samples (paired):
 (train_n, se_n, heldout_n, fisher_n), (_, _, _, fisher_few) = rows.values()
 assert 3 < se_few / se_n < 7, "the standard error should grow about sqrt(1024 / 64) = 4 times"
 assert heldout_few - train_few > 3 * (heldout_n - train_n), "the gap should grow"
-assert (heldout_few - train_few) / se_few < 1.5 * N_SE, "measured in its own noise band, the gap stays modest"
+gap_in_se_few, gap_in_se_n = (heldout_few - train_few) / se_few, (heldout_n - train_n) / se_n
+assert gap_in_se_few < 1.5 * N_SE and abs(gap_in_se_few - gap_in_se_n) < 1, "in its own noise band, the gap is as before"
 assert heldout_rise.value > 5 * heldout_rise.se and fisher_few > 5 * fisher_n, "the held-out loss sees the overfit"
 
 print(f"solution 2: {'weights':>12} {'samples x < 0':>13} {'small mass':>10} {'odds factor':>11} "

@@ -736,13 +736,14 @@ assert abs(fd_blog - C) < 0.05 * C
 #
 # 4. Write the ring's log density in the plane, `ring_log_prob(x, radius, std)`, normalised, mirror term included.
 #    (Section 1's density; `jnp.logaddexp` adds two densities given by their logs without underflow.)
-# 5. Write its score, `ring_score(x, radius, std)`: by hand, as in Exercise 1, or with `jax.grad` of your
-#    `ring_log_prob` applied point by point (`jax.vmap`).
+# 5. Write its score, `ring_score(x, radius, std)`, by hand (Exercise 1) or by automatic differentiation of your
+#    `ring_log_prob`.
 
 # %%
 def ring_log_prob(x, radius, std):
     """Log density of the noisy ring (radius ~ N(radius, std^2), uniform angle) at the points x, (n, 2) -> (n,)."""
-    # Hint: with r = |x|, log p(x) = log[N(r; R, std^2) + N(-r; R, std^2)] - log(2 pi r).
+    # Hint: a point at distance r = |x| comes from a radius draw of r or of -r on the opposite side, and a radial
+    # density becomes a density in the plane by dividing by the circle's length 2 pi r (section 1).
     ### BEGIN SOLUTION
     r = jnp.linalg.norm(x, axis=1)
     log_normal = lambda u: -0.5 * ((u - radius) / std) ** 2 - jnp.log(std * jnp.sqrt(2 * jnp.pi))  # noqa: E731
@@ -758,8 +759,8 @@ sl.exercises.check_ring_log_prob(ring_log_prob)
 # %%
 def ring_score(x, radius, std):
     """Exact score of the noisy ring at the points x, (n, 2) -> (n, 2)."""
-    # Hint: the gradient of one point's log density, jax.grad(lambda p: ring_log_prob(p[None], radius, std)[0]),
-    # mapped over the rows of x with jax.vmap; or Exercise 1's formula.
+    # Hint: differentiate your ring_log_prob: jax.grad of a function of one point (d,), mapped over the rows of x
+    # with jax.vmap; or write out Exercise 1's formula.
     ### BEGIN SOLUTION
     one_point = lambda p: ring_log_prob(p[None], radius, std)[0]  # noqa: E731
     return jax.vmap(jax.grad(one_point))(x)

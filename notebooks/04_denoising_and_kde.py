@@ -764,7 +764,8 @@ assert net_to_kde < 0.5 * net_to_truth, "the network's denoiser follows the KDE'
 # %%
 def kde_log_prob(points, h, x):
     """Log density of the KDE (1/m) sum_i N(points_i, h^2 I) at the points x: points (m, d), x (n, d) -> (n,)."""
-    # Hint: log q_h(x) = logsumexp_i(-|x - x_i|^2 / (2 h^2)) - log m - (d/2) log(2 pi h^2).
+    # Hint: the KDE is the average of m Gaussians N(x_i, h^2 I) (section 1); average them in log space with
+    # jax.scipy.special.logsumexp, which stays finite where every kernel underflows.
     ### BEGIN SOLUTION
     m, d = points.shape
     sq = jnp.sum((x[:, None, :] - points[None]) ** 2, axis=2)  # (n, m) squared distances
@@ -780,9 +781,9 @@ sl.exercises.check_kde_log_prob(kde_log_prob)
 # %%
 def kde_denoiser(points, sigma, x_tilde):
     """Tweedie's E[x | x~] for x uniform on the points (m, d) and x~ = x + sigma z: x_tilde (n, d) -> (n, d)."""
-    # Hint: x~ + sigma^2 times the gradient of one point's log density,
-    # jax.grad(lambda p: kde_log_prob(points, sigma, p[None])[0]), mapped over the rows with jax.vmap; or the
-    # average of the points weighted by the posterior probabilities w_i(x~) (a softmax over the points, section 2).
+    # Hint: x~ + sigma^2 times the score of the KDE with bandwidth sigma (jax.grad of your kde_log_prob for one
+    # point, mapped over the rows with jax.vmap); or the average of the points weighted by the posterior
+    # probabilities w_i(x~) (a softmax over the points, section 2).
     ### BEGIN SOLUTION
     sq = jnp.sum((x_tilde[:, None, :] - points[None]) ** 2, axis=2)  # (n, m)
     return jax.nn.softmax(-sq / (2 * sigma**2), axis=1) @ points

@@ -38,6 +38,8 @@ from nbgrader.preprocessors import ClearSolutions
 ROOT = Path(__file__).resolve().parents[1]
 CODE_STUB = 'raise NotImplementedError("Exercise: replace this line with your code, then run the check below.")'
 TEXT_STUB = "*Your answer here. (The teacher's edition has a worked solution.)*"
+SOLUTION_REGION = re.compile(r"BEGIN SOLUTION(.*?)END SOLUTION", re.S)
+SUMMARY = re.compile(r"<summary>\s*(.*?)\s*</summary>", re.S)
 CHECK_CALL = re.compile(r"\bsl\.exercises\.check_\w+\(")
 NOT_ATTEMPTED = "not attempted yet"
 BANNER = (
@@ -54,13 +56,25 @@ def student_edition(teacher: nbformat.NotebookNode) -> nbformat.NotebookNode:
     remove = TagRemovePreprocessor(remove_cell_tags={"solution"}, enabled=True)
     clear = ClearSolutions(code_stub={"python": CODE_STUB}, text_stub=TEXT_STUB, enforce_metadata=False)
     nb, _ = remove.preprocess(nb, {})
+    # Each worked solution's own title ("Solution 2 and 3") names its stub, so a student sees which answer goes where.
+    titles = {cell.id: [_stub_title(region) for region in SOLUTION_REGION.findall(cell.source)]
+              for cell in nb.cells if cell.cell_type == "markdown"}
     nb, _ = clear.preprocess(nb, {})
+    for cell in nb.cells:
+        for title in titles.get(cell.id, []):
+            cell.source = cell.source.replace(TEXT_STUB, f"**{title}:** {TEXT_STUB}", 1)
     for cell in nb.cells:
         if cell.cell_type == "code" and (cell.source != before[cell.id] or CHECK_CALL.search(cell.source)):
             cell.outputs = []
             cell.execution_count = None
     nb.cells.insert(0, nbformat.v4.new_markdown_cell(BANNER, id="student-edition"))
     return nb
+
+
+def _stub_title(region: str) -> str:
+    match = SUMMARY.search(region)
+    title = match.group(1) if match else "Your answer"
+    return re.sub(r"^Solutions?", lambda m: "Exercise" + ("s" if m.group(0).endswith("s") else ""), title)
 
 
 def check_edition(nb: nbformat.NotebookNode, name: str) -> None:

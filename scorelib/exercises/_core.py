@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["CHECKS", "Check", "ExerciseError", "attempt", "compare", "register"]
+__all__ = ["CHECKS", "Check", "ExerciseError", "attempt", "compare", "compare_density", "register"]
 
 
 class ExerciseError(AssertionError):
@@ -91,8 +91,10 @@ def attempt(student_fn, *args, **kwargs):
         ) from err
 
 
-_NONFINITE_HINT = ("Far from the data a density underflows to 0 and its log to -inf: compute the log-density with "
-                   "logsumexp, or the weights with a softmax, never log(sum(exp(...))).")
+DENSITY_HINT = ("Far from the data a density underflows to 0 and its log to -inf: compute the log-density with "
+                "logsumexp, or the weights with a softmax, never log(sum(exp(...))).")
+_NONFINITE_HINT = ("Look for a division by zero, the log or square root of a negative number or of 0, or an exp that "
+                   "overflows; print the intermediate values at that input.")
 
 
 def compare(got, expected, *, what: str, at: str = "x", inputs=None, rtol: float = 1e-4, atol: float = 1e-5,
@@ -117,8 +119,8 @@ def compare(got, expected, *, what: str, at: str = "x", inputs=None, rtol: float
         raise ExerciseError(f"{what} must be an array of numbers; got {type(got).__name__} ({err})") from None
     if got.shape != expected.shape:
         raise ExerciseError(
-            f"{what} has shape {got.shape}; expected {expected.shape} (one value per input row, as the docstring "
-            "says). Check which axis you sum or average over.")
+            f"{what} has shape {got.shape}; expected {expected.shape}, as the docstring says. Check which axis you "
+            "sum or average over.")
     if not np.all(np.isfinite(got)):
         bad = np.argwhere(~np.isfinite(got))[0]
         where = f" at {at} = {np.round(np.asarray(inputs)[bad[0]], 3)}" if inputs is not None else ""
@@ -142,3 +144,9 @@ def compare(got, expected, *, what: str, at: str = "x", inputs=None, rtol: float
     g = np.round(got[i] if got.ndim else got, 4)
     e = np.round(expected[i] if expected.ndim else expected, 4)
     raise ExerciseError(f"{what} is wrong; it is furthest off{where}: expected {e}, got {g}.")
+
+
+def compare_density(got, expected, **kwargs) -> None:
+    """:func:`compare` for densities, log densities and scores: a nan or inf gets the underflow hint."""
+    __tracebackhide__ = True
+    compare(got, expected, nonfinite_hint=DENSITY_HINT, **kwargs)

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from scorelib.data import GaussianMixture
-from scorelib.exercises._core import attempt, compare, register
+from scorelib.exercises._core import attempt, compare, compare_density, register
 from scorelib.losses import ism_loss
 from scorelib.nets import mlp_apply, mlp_init
 
@@ -73,7 +73,7 @@ def check_mixture_score_1d(mixture_score_1d):
     for weights, means, stds in _MIXTURES:
         args = (jnp.asarray(_POINTS), weights, means, stds)
         got = attempt(mixture_score_1d, *args)
-        compare(got, _mixture_reference(*args), what=f"mixture_score_1d(x, {weights}, {means}, {stds})",
+        compare_density(got, _mixture_reference(*args), what=f"mixture_score_1d(x, {weights}, {means}, {stds})",
                 inputs=_POINTS, rtol=1e-4, atol=1e-3, known={
                     "it divides by the standard deviation where the variance belongs: the score of N(mu, std^2) is "
                     "(mu - x) / std^2 (section 3's straight lines have slope -1 / std^2).":

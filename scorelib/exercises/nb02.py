@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from scorelib.data import Ring
-from scorelib.exercises._core import attempt, compare, register
+from scorelib.exercises._core import attempt, compare_density, register
 
 __all__ = ["check_ring_log_prob", "check_ring_score"]
 
@@ -50,11 +50,11 @@ def check_ring_score(ring_score):
         x = _ring_points(radius, std)
         got = attempt(ring_score, jnp.asarray(x), radius, std)
         args = (jnp.asarray(x), radius, std)
-        compare(got, _ring_reference(*args), what=f"ring_score(x, radius={radius}, std={std})", inputs=x,
+        compare_density(got, _ring_reference(*args), what=f"ring_score(x, radius={radius}, std={std})", inputs=x,
                 rtol=1e-3, atol=1e-3, known={
                     "the mirror term is missing: a point at distance r also comes from a radius draw of -r on the "
-                    "opposite side, with weight (1 - w); it matters near the centre of a wide "
-                    "ring.": _ring_no_mirror(*args),
+                    "opposite side, so add N(-r; R, std^2) to N(r; R, std^2) before differentiating; it matters "
+                    "near the centre of a wide ring.": _ring_no_mirror(*args),
                     "the term -x / |x|^2 from the polar Jacobian 1 / (2 pi r) is missing (section 1).":
                         _ring_no_jacobian(*args),
                     "this is the blog post's formula (R / r - 1) x, which has the wrong scale (section 1).":
@@ -104,6 +104,6 @@ def check_ring_log_prob(ring_log_prob):
         if shift is not None and np.all(np.isfinite(shift)) and np.ptp(shift) < 1e-3 and abs(shift.mean()) > 1e-3:
             known[f"it is off by the same constant {shift.mean():+.4f} everywhere: a normalising constant is missing "
                   "or wrong (the radial Gaussian's 1 / (std sqrt(2 pi)), or the 2 pi of the angle)."] = got
-        compare(got, expected, what=f"ring_log_prob(x, radius={radius}, std={std})", inputs=x, rtol=1e-4,
+        compare_density(got, expected, what=f"ring_log_prob(x, radius={radius}, std={std})", inputs=x, rtol=1e-4,
                 atol=2e-4, known=known)
     return f"Matches sl.data.Ring(...).log_prob on {len(_RINGS)} rings: normalised, mirror term and Jacobian included."

@@ -8,7 +8,7 @@ import numpy as np
 from jax.scipy.special import logsumexp
 
 from scorelib.data import kde
-from scorelib.exercises._core import attempt, compare, register
+from scorelib.exercises._core import attempt, compare_density, register
 
 __all__ = ["check_kde_log_prob", "check_kde_denoiser"]
 
@@ -82,7 +82,7 @@ def _log_prob_h_in_exponent(points, h, x):
     mistakes={
         "flipped sign in the exponent": (_log_prob_exponent_sign, "sign"),
         "the naive log(sum(exp))": (_log_prob_naive, "logsumexp"),
-        "a sum instead of a mean": (_log_prob_no_mean, "1/n"),
+        "a sum instead of a mean": (_log_prob_no_mean, "1/m"),
         "no normalising constant": (_log_prob_no_normalisation, "normalising constant"),
         "the 2D constant in 3D": (_log_prob_two_d_constant, "d/2"),
         "h instead of h^2 in the exponent": (_log_prob_h_in_exponent, "h^2"),
@@ -100,8 +100,9 @@ def check_kde_log_prob(kde_log_prob):
         known = {
             "the sign of the exponent is flipped: each kernel is exp(-|x - x_i|^2 / (2 h^2)), largest at its own "
             "sample, so the exponents are minus the squared distances over 2 h^2.": _log_prob_exponent_sign(*args),
-            f"it is log(n) = {np.log(len(points)):.3f} too large everywhere: the kernels are summed; the KDE averages "
-            "them (the 1/n), so subtract log(n) after the logsumexp.": _log_prob_no_mean(*args),
+            f"it is log(m) = {np.log(len(points)):.3f} too large everywhere, m the number of samples: the kernels "
+            "are summed; the KDE averages them (the 1/m), so subtract log(m) after the logsumexp.":
+                _log_prob_no_mean(*args),
             "the Gaussian's normalising constant (2 pi h^2)^(-d/2) is missing: subtract (d/2) log(2 pi h^2).":
                 _log_prob_no_normalisation(*args),
             "the normalising constant is the 2D one, 1 / (2 pi h^2); in d dimensions it is (2 pi h^2)^(-d/2), with "
@@ -112,8 +113,9 @@ def check_kde_log_prob(kde_log_prob):
         shift = np.asarray(got, dtype=np.float64) - np.asarray(expected) if np.shape(got) == expected.shape else None
         if shift is not None and np.all(np.isfinite(shift)) and np.ptp(shift) < 1e-3 and abs(shift.mean()) > 1e-3:
             known.setdefault(f"it is off by the same constant {shift.mean():+.4f} everywhere: a normalising constant "
-                             "is missing or wrong (the 1/n of the mean, or the Gaussian's (2 pi h^2)^(-d/2)).", got)
-        compare(got, expected, what=what, inputs=x, rtol=1e-4, atol=1e-3, known=known)
+                             "is missing or wrong (the 1/m of the mean over the m samples, or the Gaussian's "
+                             "(2 pi h^2)^(-d/2)).", got)
+        compare_density(got, expected, what=what, inputs=x, rtol=1e-4, atol=1e-3, known=known)
     return (f"Matches sl.data.kde(points, h).log_prob on {len(_CASES)} samples (2D and 3D), finite at the points far "
             "from the samples where every kernel underflows.")
 
@@ -176,7 +178,7 @@ def check_kde_denoiser(kde_denoiser):
         expected = _denoiser_reference(*args)
         if _agrees(got, expected, rtol=1e-4, atol=1e-4):
             continue
-        compare(got, expected, what=f"kde_denoiser(points, sigma={sigma}, x_tilde)", at="x_tilde",
+        compare_density(got, expected, what=f"kde_denoiser(points, sigma={sigma}, x_tilde)", at="x_tilde",
                 inputs=x, rtol=1e-4, atol=1e-4, known={
                     "the sign of the score term is flipped: Tweedie's formula is x~ + sigma^2 s(x~), a step *up* the "
                     "score, towards the data.": _denoiser_flipped(*args),

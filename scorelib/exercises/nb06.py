@@ -17,10 +17,11 @@ __all__ = ["check_frechet_gaussians", "check_knn_precision_recall"]
 # ---------------------------------------------------------------------------------------------------------------
 
 def _point_pairs():
-    """Five pairs of point sets the notebook does not show; the check gives the student their means and covariances.
+    """Six pairs of point sets the notebook does not show; the check gives the student their means and covariances.
 
     Pairs 1 and 2 have covariances that do not commute (so (C1 C2)^1/2 differs from C1^1/2 C2^1/2), pair 3 is the
-    same set twice (distance 0), pair 4 the same set shifted (only the means differ), pair 5 is in one dimension.
+    same set twice (distance 0), pair 4 the same set shifted (only the means differ), pair 5 has covariances close to
+    diagonal (nearly commuting), pair 6 is in one dimension (1 x 1 covariances).
     """
     rng = np.random.default_rng(20240619)
     pairs = []
@@ -33,11 +34,12 @@ def _point_pairs():
     pairs.append((same, same.copy()))
     pairs.append((same, same + np.array([0.5, -1.0, 0.0, 2.0])))
     pairs.append((rng.normal(size=(80, 2)) * [1.0, 2.0], rng.normal(size=(60, 2)) * [3.0, 0.5] + 1.0))
+    pairs.append((rng.normal(size=(90, 1)), 2.5 * rng.normal(size=(70, 1)) - 1.0))
     return pairs
 
 
 def _stats(points):
-    return points.mean(axis=0), np.cov(points, rowvar=False)
+    return points.mean(axis=0), np.atleast_2d(np.cov(points, rowvar=False))  # (1, 1) in one dimension
 
 
 def _fd_reference(mean1, cov1, mean2, cov2):
@@ -112,7 +114,7 @@ def check_frechet_gaussians(frechet_gaussians):
                 "twice the trace of the root is subtracted (pair 3, a Gaussian and itself, must give 0).":
                     np.array([_fd_plus_root(*s) for s in stats]),
                 "you took the square root of each covariance separately. (C1 C2)^1/2 equals C1^1/2 C2^1/2 only "
-                "when the two matrices commute (pairs 3 to 5); take scipy.linalg.sqrtm(cov1 @ cov2).":
+                "when the two matrices commute (pairs 3, 4 and 6); take scipy.linalg.sqrtm(cov1 @ cov2).":
                     np.array([_fd_separate_roots(*s) for s in stats]),
                 "the factor 2 in front of tr (C1 C2)^1/2 is missing (section 1's formula); without it a Gaussian "
                 "and itself are not at distance 0.": np.array([_fd_no_two(*s) for s in stats]),
