@@ -8,8 +8,12 @@ executable that was compiled, so results are bit-identical.
 
 - ``SCORELIB_JAX_CACHE=0`` (or ``off``) turns it off; ``SCORELIB_JAX_CACHE=/some/dir`` puts it elsewhere.
 - If you configured ``jax_compilation_cache_dir`` yourself, scorelib leaves it alone.
-- Two processes sharing the cache (pytest-xdist's workers) are safe: with a size limit JAX takes a file lock for
-  every read and write (the ``filelock`` package), and evicts the least recently used entries beyond 2 GiB.
+- Two processes sharing the cache (pytest-xdist's workers, two kernels) are safe. JAX writes an entry in place, so a
+  process can read an entry another is still writing; JAX then compiles instead, as for any unreadable entry, and
+  scorelib stays silent when a cache file changed in the last minute (a write in progress, not damage).
+- The folder is kept under 2 GiB: at most once a day, ``import scorelib`` deletes the least recently used entries
+  beyond that. (JAX's own size limit, ``jax_compilation_cache_max_size``, rescans the whole folder on every write:
+  measured here, that added 3 s to a notebook's first run in an empty cache, and grows with the cache.)
 - A cache folder that cannot be created or written, or an entry that cannot be read (a corrupt file), never stops a
   run: scorelib prints a one-line notice and JAX compiles as it would without the cache.
 """
@@ -21,6 +25,7 @@ import os
 import platform
 import sys
 import tempfile
+import time
 import warnings
 from pathlib import Path
 
@@ -29,6 +34,8 @@ import jax
 __all__ = ["CACHE_MAX_BYTES", "cache_dir", "enable_compilation_cache"]
 
 CACHE_MAX_BYTES = 2 * 1024**3
+_PRUNE_EVERY_SECONDS = 24 * 3600
+_WRITE_IN_PROGRESS_SECONDS = 60
 _ENV = "SCORELIB_JAX_CACHE"
 _JAX_CACHE_PROBLEM = "persistent compilation cache entry"
 _state = {"dir": None, "noticed": False, "showwarning": None}
@@ -57,9 +64,37 @@ def _notice(sentence: str) -> None:
         print(f"scorelib: {sentence}", file=sys.stderr)
 
 
+def _recently_written(folder: Path) -> bool:
+    now = time.time()
+    try:
+        return any(now - entry.stat().st_mtime < _WRITE_IN_PROGRESS_SECONDS for entry in folder.iterdir())
+    except OSError:
+        return False
+
+
+def _prune(folder: Path) -> None:
+    """Delete the least recently used entries beyond CACHE_MAX_BYTES, at most once a day (one scan of the folder)."""
+    stamp = folder / ".last-pruned"
+    try:
+        if stamp.exists() and time.time() - stamp.stat().st_mtime < _PRUNE_EVERY_SECONDS:
+            return
+        stamp.touch()
+        entries = sorted((p.stat().st_atime, p.stat().st_size, p) for p in folder.glob("*-cache"))
+        total = sum(size for _, size, _ in entries)
+        for _, size, path in entries:
+            if total <= CACHE_MAX_BYTES:
+                break
+            path.unlink(missing_ok=True)
+            total -= size
+    except OSError:  # pruning is housekeeping: never a reason to fail
+        pass
+
+
 def _showwarning(message, category, filename, lineno, file=None, line=None):
     # JAX warns once per entry it cannot read or write (a corrupt file, a full disk); one line for all of them.
     if _JAX_CACHE_PROBLEM in str(message):
+        if "reading" in str(message) and _recently_written(_state["dir"]):
+            return  # most likely another process is writing that entry right now: JAX compiles, nothing is wrong
         verb = "written" if "writing" in str(message) else "read"
         _notice(f"an entry of the compilation cache in {_state['dir']} could not be {verb}; compiling instead "
                 "(delete that folder to start the cache afresh).")
@@ -91,7 +126,7 @@ def enable_compilation_cache() -> Path | None:
     jax.config.update("jax_compilation_cache_dir", str(folder))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
-    jax.config.update("jax_compilation_cache_max_size", CACHE_MAX_BYTES)
+    _prune(folder)
     if _state["showwarning"] is None:
         _state["showwarning"] = warnings.showwarning
         warnings.showwarning = _showwarning

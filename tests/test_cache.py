@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -40,8 +41,11 @@ def test_two_writers_then_a_corrupt_cache(tmp_path):
     out_warm, err, code = _run(cache)  # warm: reuses every entry, compiles nothing new
     assert code == 0 and out_warm == results[0][0] and _entries(cache) == entries, err
 
-    for path in cache.glob("*-cache"):  # corrupt every entry: compile instead, with one line of notice
-        path.write_bytes(b"not an executable")
+    old = time.time() - 3600
+    for path in cache.iterdir():  # damage every entry, an hour ago: compile instead, with one line of notice
+        if path.name.endswith("-cache"):
+            path.write_bytes(b"not an executable")
+        os.utime(path, (old, old))
     out_corrupt, err, code = _run(cache)
     assert code == 0, err
     assert out_corrupt.splitlines()[1] == out_warm.splitlines()[1]
@@ -60,3 +64,28 @@ def test_unwritable_or_switched_off(tmp_path, setting):
         assert notices == []
     else:
         assert len(notices) == 1 and "cannot write to" in notices[0], err
+
+
+def test_an_entry_being_written_is_not_reported(tmp_path):
+    """Another process writing an entry while this one reads it (a fresh, truncated file) is not damage."""
+    cache = tmp_path / "jax"
+    assert _run(cache)[2] == 0
+    for path in cache.glob("*-cache"):  # truncated just now, as an entry looks while it is being written
+        path.write_bytes(path.read_bytes()[:10])
+    out, err, code = _run(cache)
+    assert code == 0 and "scorelib:" not in err, err
+
+
+def test_prune_keeps_the_folder_under_its_cap(tmp_path, monkeypatch):
+    from scorelib import _cache
+
+    for i in range(5):
+        path = tmp_path / f"entry{i}-cache"
+        path.write_bytes(b"x" * 100)
+        os.utime(path, (1000 + i, 1000 + i))  # entry0 least recently used
+    monkeypatch.setattr(_cache, "CACHE_MAX_BYTES", 250)
+    _cache._prune(tmp_path)
+    assert sorted(p.name for p in tmp_path.glob("*-cache")) == ["entry3-cache", "entry4-cache"]
+    (tmp_path / "entry9-cache").write_bytes(b"x" * 1000)
+    _cache._prune(tmp_path)  # pruned less than a day ago: left alone
+    assert (tmp_path / "entry9-cache").exists()
