@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["CHECKS", "Check", "ExerciseError", "attempt", "compare", "compare_density", "register"]
+__all__ = ["CHECKS", "Check", "ExerciseError", "agrees", "attempt", "compare", "compare_density", "register"]
 
 
 class ExerciseError(AssertionError):
@@ -93,6 +93,16 @@ def attempt(student_fn, *args, **kwargs):
 
 DENSITY_HINT = ("Far from the data a density underflows to 0 and its log to -inf: compute the log-density with "
                 "logsumexp, or the weights with a softmax, never log(sum(exp(...))).")
+def agrees(got, expected, rtol: float, atol: float) -> bool:
+    """Whether an answer is already right: then a check need not compute the known slips (a right answer is quick)."""
+    try:
+        got = np.asarray(got, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False  # compare explains it
+    expected = np.asarray(expected, dtype=np.float64)
+    return got.shape == expected.shape and bool(np.allclose(got, expected, rtol=rtol, atol=atol))
+
+
 _NONFINITE_HINT = ("Look for a division by zero, the log or square root of a negative number or of 0, or an exp that "
                    "overflows; print the intermediate values at that input.")
 

@@ -8,19 +8,11 @@ import numpy as np
 from jax.scipy.special import logsumexp
 
 from scorelib.data import kde
-from scorelib.exercises._core import attempt, compare_density, register
+from scorelib.exercises._core import agrees, attempt, compare_density, register
 
 __all__ = ["check_kde_log_prob", "check_kde_denoiser"]
 
 
-def _agrees(got, expected, rtol, atol) -> bool:
-    """Whether the answer is already right, so that the known slips need not be computed (a correct answer is quick)."""
-    try:
-        got = np.asarray(got, dtype=np.float64)
-    except (TypeError, ValueError):
-        return False
-    expected = np.asarray(expected, dtype=np.float64)
-    return got.shape == expected.shape and bool(np.allclose(got, expected, rtol=rtol, atol=atol))
 
 
 def _case(seed, n_points, dim, n_near, far_radius, n_far):
@@ -95,7 +87,7 @@ def check_kde_log_prob(kde_log_prob):
         got = attempt(kde_log_prob, *args)
         expected = _log_prob_reference(*args)
         what = f"kde_log_prob(points, h={h}, x) with {len(points)} points in {points.shape[1]}D"
-        if _agrees(got, expected, rtol=1e-4, atol=1e-3):
+        if agrees(got, expected, rtol=1e-4, atol=1e-3):
             continue
         known = {
             "the sign of the exponent is flipped: each kernel is exp(-|x - x_i|^2 / (2 h^2)), largest at its own "
@@ -176,7 +168,7 @@ def check_kde_denoiser(kde_denoiser):
         args = (jnp.asarray(points), sigma, jnp.asarray(x))
         got = attempt(kde_denoiser, *args)
         expected = _denoiser_reference(*args)
-        if _agrees(got, expected, rtol=1e-4, atol=1e-4):
+        if agrees(got, expected, rtol=1e-4, atol=1e-4):
             continue
         compare_density(got, expected, what=f"kde_denoiser(points, sigma={sigma}, x_tilde)", at="x_tilde",
                 inputs=x, rtol=1e-4, atol=1e-4, known={

@@ -7,20 +7,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from scorelib.data import GaussianMixture
-from scorelib.exercises._core import ExerciseError, attempt, compare, register
+from scorelib.exercises._core import ExerciseError, agrees, attempt, compare, register
 from scorelib.losses import ncsn_loss
 
 __all__ = ["check_annealed_schedule", "check_ncsn_level_loss"]
 
 
-def _agrees(got, expected, rtol, atol) -> bool:
-    """Whether the answer is already right, so that the known slips need not be computed (a correct answer is quick)."""
-    try:
-        got = np.asarray(got, dtype=np.float64)
-    except (TypeError, ValueError):
-        return False
-    expected = np.asarray(expected, dtype=np.float64)
-    return got.shape == expected.shape and bool(np.allclose(got, expected, rtol=rtol, atol=atol))
 
 # (sigma_max, sigma_min, n_levels, eps): settings the notebook does not use.
 _SCHEDULES = ((5.0, 0.1, 7, 0.02), (1.0, 0.01, 12, 2e-5), (3.0, 0.3, 2, 0.5))
@@ -188,7 +180,7 @@ def check_ncsn_level_loss(ncsn_level_loss):
         got = attempt(ncsn_level_loss, fn, x, z, sigma)
         expected = ncsn_loss(fn, x, key, [sigma], reduction="none")  # the same z: drawn from the same key
         args = (fn, x, z, sigma)
-        if _agrees(got, expected, rtol=1e-4, atol=1e-5):
+        if agrees(got, expected, rtol=1e-4, atol=1e-5):
             continue
         compare(got, expected, what=f"ncsn_level_loss on {name} at sigma = {sigma}", inputs=np.asarray(x),
                 rtol=1e-4, atol=1e-5, known={

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from scorelib.data import GaussianMixture
-from scorelib.exercises._core import attempt, compare, register
+from scorelib.exercises._core import agrees, attempt, compare, register
 from scorelib.sde import VPSDE, mixture_score, ode_drift
 
 __all__ = ["check_vp_ode_drift", "check_vp_ode_divergence"]
@@ -33,13 +33,6 @@ def _inputs(mixture, beta_min, beta_max, n=24, seed=0):
     return sde, mixture_score(mixture, sde), x, t
 
 
-def _agrees(got, expected, rtol, atol) -> bool:
-    """Whether the answer is already right (then the known slips need not be computed: they cost a few traces)."""
-    try:
-        got = np.asarray(got, np.float64)
-    except (TypeError, ValueError):
-        return False  # compare explains it
-    return got.shape == np.shape(expected) and np.allclose(got, expected, rtol=rtol, atol=atol)
 
 
 def _beta(t, beta_min, beta_max):
@@ -101,7 +94,7 @@ def check_vp_ode_drift(vp_ode_drift):
         args = (score_fn, x, t, beta_min, beta_max)
         got = attempt(vp_ode_drift, *args)
         expected = _drift_reference(*args)
-        if _agrees(got, expected, 1e-4, 1e-4):
+        if agrees(got, expected, 1e-4, 1e-4):
             continue
         compare(got, expected, what=f"vp_ode_drift(..., beta_min={beta_min}, beta_max={beta_max})",
                 inputs=np.column_stack([np.asarray(x), np.asarray(t)]), at="(x1, x2, t)", rtol=1e-4, atol=1e-4,
@@ -196,7 +189,7 @@ def check_vp_ode_divergence(vp_ode_divergence):
         got = attempt(vp_ode_divergence, *args)
         expected = (_gaussian_divergence(x, t, beta_min, beta_max) if mixture is _GAUSSIAN
                     else _divergence_reference(*args))
-        if _agrees(got, expected, 1e-3, 1e-3):
+        if agrees(got, expected, 1e-3, 1e-3):
             continue
         compare(got, expected, what=f"vp_ode_divergence on {label} (beta_min={beta_min}, beta_max={beta_max})",
                 inputs=np.column_stack([np.asarray(x), np.asarray(t)]), at="(x1, x2, t)", rtol=1e-3, atol=1e-3,
