@@ -20,6 +20,34 @@ from scorelib.plotting import figure_png
 __all__ = ["interactive_figure", "InteractiveFigure"]
 
 
+def _layout_key(fig):
+    """What constrained layout's result depends on, for the figures one widget draws; None: lay it out every time.
+
+    The margins come from the text around each axes: tick labels (set by the axis limits and scales), axis labels
+    and the number of title lines. A figure with the same key gets the same axes positions, so a widget lays out
+    its figure once and reuses the positions while none of these change (the layout is about half of a redraw).
+    """
+    engine = fig.get_layout_engine()
+    if engine is None or type(engine).__name__ != "ConstrainedLayoutEngine":
+        return None
+    if fig.legends or any(getattr(fig, name, None) is not None for name in ("_suptitle", "_supxlabel", "_supylabel")):
+        return None
+    axes = []
+    for ax in fig.axes:
+        spec = ax.get_subplotspec()
+        if spec is None:
+            return None
+        axes.append((
+            spec.get_geometry(), type(ax).__name__, ax.get_xlim(), ax.get_ylim(), ax.get_xscale(), ax.get_yscale(),
+            ax.xaxis.get_visible(), ax.yaxis.get_visible(), ax.axison,
+            tuple(ax.get_xticks()), tuple(ax.get_yticks()), ax.get_xlabel(), ax.get_ylabel(),
+            tuple(ax.get_title(loc).count("\n") + bool(ax.get_title(loc)) for loc in ("left", "center", "right")),
+            tuple(ax.xaxis.get_major_formatter().format_ticks(ax.get_xticks())),
+            tuple(ax.yaxis.get_major_formatter().format_ticks(ax.get_yticks())),
+        ))  # fmt: skip
+    return (tuple(fig.get_size_inches()), fig.get_dpi(), tuple(axes))
+
+
 class InteractiveFigure(widgets.VBox):
     """The sliders and the figure of :func:`interactive_figure`.
 
@@ -53,6 +81,8 @@ def interactive_figure(draw: Callable[..., None], **controls: widgets.ValueWidge
             raise ValueError(f"control {name!r} must be an ipywidgets value widget; got {type(control).__name__}")
         control.continuous_update = False
 
+    layouts = {}  # layout key -> the axes positions constrained layout gave
+
     def show(**values):
         # JupyterLab may deliver a widget message on a second kernel thread (ipykernel 7's subshells), and
         # after each message IPython asks pyplot to redraw every figure it holds. If that redraw ran while
@@ -66,7 +96,14 @@ def interactive_figure(draw: Callable[..., None], **controls: widgets.ValueWidge
             plt.close("all")
         for fig in figures:
             FigureCanvasAgg(fig)
+            key = _layout_key(fig)
+            if key in layouts:
+                fig.set_layout_engine("none")
+                for ax, position in zip(fig.axes, layouts[key], strict=True):
+                    ax.set_position(position, which="both")
             png, size = figure_png(fig)
+            if key is not None and key not in layouts:
+                layouts[key] = [ax.get_position(original=True) for ax in fig.axes]
             display(Image(data=png, format="png", **size))
 
     out = widgets.interactive_output(show, controls)

@@ -205,3 +205,46 @@ def test_interactive_figure_redraws_through_figure_png(monkeypatch):
     image = shown[-1]
     assert (image.width, image.height) == (144, 72)
     assert png_size(image.data) == (288, 144)
+
+
+def test_interactive_figure_reuses_its_layout_only_while_the_text_around_the_axes_is_the_same(monkeypatch):
+    mpl.rcParams["figure.constrained_layout.use"] = True
+    monkeypatch.setattr(sl.widgets, "display", lambda image: None)
+    drawn = []  # (layout engine used, active positions of the axes) for each widget redraw
+
+    def record(fig):
+        png = sl.plotting.figure_png(fig)
+        engine = type(fig.get_layout_engine()).__name__
+        drawn.append((engine, [ax.get_position().bounds for ax in fig.axes]))
+        return png
+
+    monkeypatch.setattr(sl.widgets, "figure_png", record)
+
+    def draw(h):
+        fig, axes = plt.subplots(1, 3, figsize=(9, 3))
+        axes[0].imshow(np.random.default_rng(0).random((8, 8)) * h, extent=(-2, 2, -2, 2), aspect="equal")
+        axes[0].set_title(f"h = {h}")
+        axes[1].loglog([0.1, 1.0], [1e-3 * h, 10.0])
+        axes[1].set(xlim=(0.05, 2.0), ylim=(1e-4, 100.0) if h < 2 else (1e-12, 1e8), ylabel="Fisher divergence")
+        axes[2].plot([0, 1], [0, h])
+        axes[2].set(ylim=(0, 3), xlabel="x" if h < 1 else "a label\non two lines")
+
+    def fresh_layout(h):
+        draw(h)
+        fig = plt.gcf()
+        fig.set_dpi(fig.get_dpi() * sl.plotting.PIXEL_RATIO)
+        fig.canvas.draw()
+        bounds = [ax.get_position().bounds for ax in fig.axes]
+        plt.close(fig)
+        return bounds
+
+    slider = widgets.SelectionSlider(options=[0.5, 0.75, 1.5, 2.5], value=0.5)
+    sl.widgets.interactive_figure(draw, h=slider)
+    for h in (0.75, 1.5, 2.5, 0.5):
+        slider.value = h
+    engines = [engine for engine, _ in drawn]
+    # laid out: the first figure, a new x label, new y-axis ticks, the first figure's text again (its layout kept)
+    assert engines == ["ConstrainedLayoutEngine", "PlaceHolderLayoutEngine", "ConstrainedLayoutEngine",
+                       "ConstrainedLayoutEngine", "PlaceHolderLayoutEngine"]  # fmt: skip
+    for h, (_, bounds) in zip((0.5, 0.75, 1.5, 2.5, 0.5), drawn, strict=True):
+        np.testing.assert_allclose(bounds, fresh_layout(h), atol=1e-9, err_msg=f"h = {h}")
