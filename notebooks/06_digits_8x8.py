@@ -888,7 +888,7 @@ assert 3.2 < n_wide / n_narrow < 3.4
 #
 # Each function below has a docstring and a hint; replace the body between the markers with your code, run the cell,
 # then run the check after it. The check (`sl.exercises.check_...`) compares your function with
-# `sl.digits` on point sets you have not seen, and says what is wrong: a wrong sign, a missing factor, a known slip,
+# `sl.metrics` on point sets you have not seen, and says what is wrong: a wrong sign, a missing factor, a known slip,
 # the case where it is furthest off.
 #
 # 4. Write the Fréchet distance between two Gaussians from their means and covariances,

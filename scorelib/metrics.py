@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -10,6 +11,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from scipy.linalg import sqrtm
 from scipy.spatial.distance import cdist
 
 from scorelib._validate import check_callable, check_points, check_positive, check_positive_int
@@ -23,6 +25,10 @@ __all__ = [
     "energy_distance",
     "ODELikelihood",
     "ode_log_likelihood",
+    "frechet_distance",
+    "knn_precision_recall",
+    "total_variation",
+    "mann_whitney_z",
 ]
 
 
@@ -297,3 +303,121 @@ def ode_log_likelihood(
         float(rtol), float(atol),
     )  # fmt: skip
     return ODELikelihood(log_prob=log_prob, prior_log_prob=prior, latents=x_T, nfe=int(nfe))
+
+
+# --- comparing two sets of samples (notebook 06's evaluation of generated digits, sl.digits) ---
+
+
+def _gaussian_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return features.mean(axis=0), np.atleast_2d(np.cov(features, rowvar=False))  # (1, 1), not 0-d, for d = 1
+
+
+def _frechet_from_stats(mu1, cov1, mu2, cov2, *, imag_tol: float = 1e-3) -> float:
+    diff = mu1 - mu2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scipy warns on (near-)singular products; handled below
+        covmean = sqrtm(cov1 @ cov2)
+    if not np.all(np.isfinite(covmean)):  # singular product: regularize as pytorch-fid does
+        offset = 1e-6 * np.eye(len(mu1))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            covmean = sqrtm((cov1 + offset) @ (cov2 + offset))
+    if np.iscomplexobj(covmean):
+        residue = np.max(np.abs(covmean.imag))
+        scale = max(1.0, float(np.abs(np.trace(covmean.real))))
+        if residue > imag_tol * scale:
+            raise ValueError(
+                f"the matrix square root has an imaginary residue {residue:.3g} (> {imag_tol} x {scale:.3g}): "
+                "the covariances are too degenerate for a Frechet distance; use more, or more varied, points"
+            )
+        covmean = covmean.real
+    return float(diff @ diff + np.trace(cov1) + np.trace(cov2) - 2 * np.trace(covmean))
+
+
+def frechet_distance(a, b) -> float:
+    """Frechet distance between Gaussians fitted to two point sets.
+
+    ``|mu_a - mu_b|^2 + tr(C_a + C_b - 2 (C_a C_b)^(1/2))``, with ``scipy.linalg.sqrtm``; the real part of the
+    root is used after checking that its imaginary residue is below 1e-3 of its trace (numerical noise).
+
+    Args:
+      a: ``(n, d)`` points, ``n >= 2``.
+      b: ``(m, d)`` points, ``m >= 2``.
+
+    Returns:
+      The distance (>= 0 up to rounding; ~0 for identical sets).
+    """
+    check_points(a, "a")
+    check_points(b, "b", np.shape(a)[1])
+    if len(a) < 2 or len(b) < 2:
+        raise ValueError(f"a and b need at least 2 points each for a covariance; got {len(a)} and {len(b)}")
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return _frechet_from_stats(*_gaussian_stats(a), *_gaussian_stats(b))
+
+
+def _knn_radii(dist: np.ndarray, k: int) -> np.ndarray:
+    """Distance from each point to its k-th nearest other point, from a square ``(n, n)`` distance matrix."""
+    return np.partition(dist, k, axis=1)[:, k]  # column 0 is the point itself (distance 0)
+
+
+def knn_precision_recall(real, fake, *, k: int = 3) -> tuple[float, float]:
+    """k-NN precision and recall of Kynkaanniemi et al. 2019 (arXiv:1904.06991).
+
+    Each point's manifold ball has the radius of its k-th nearest neighbour within its own set. Precision is
+    the share of ``fake`` points inside some ``real`` ball (fidelity); recall the share of ``real`` points inside
+    some ``fake`` ball (coverage). k = 3 is the paper's choice: small enough that a ball stays local, large
+    enough that one outlier does not create a large empty ball.
+
+    Args:
+      real: ``(n, d)`` real points, ``n > k``.
+      fake: ``(m, d)`` generated points, ``m > k``.
+      k: the neighbour rank that sets the radii.
+
+    Returns:
+      ``(precision, recall)``, each in [0, 1].
+    """
+    check_positive_int(k, "k")
+    check_points(real, "real")
+    check_points(fake, "fake", np.shape(real)[1])
+    if len(real) <= k or len(fake) <= k:
+        raise ValueError(f"real and fake need more than k = {k} points each; got {len(real)} and {len(fake)}")
+    real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
+    r_real = _knn_radii(cdist(real, real), k)
+    r_fake = _knn_radii(cdist(fake, fake), k)
+    d = cdist(fake, real)
+    return float((d <= r_real[None, :]).any(axis=1).mean()), float((d <= r_fake[:, None]).any(axis=0).mean())
+
+
+def total_variation(p, q) -> float:
+    """Total-variation distance ``0.5 sum |p - q|`` between two histograms of the same length (each sums to 1)."""
+    p, q = np.asarray(p, np.float64), np.asarray(q, np.float64)
+    if p.ndim != 1 or p.shape != q.shape:
+        raise ValueError(f"p and q must be 1D histograms of the same length; got shapes {p.shape} and {q.shape}")
+    for name, h in (("p", p), ("q", q)):
+        if np.any(h < 0) or abs(h.sum() - 1) > 1e-6:
+            raise ValueError(f"{name} must be non-negative and sum to 1; got sum {h.sum():.6g}")
+    return float(0.5 * np.abs(p - q).sum())
+
+
+def _u_to_z(u: float, m: int, n: int) -> float:
+    return float((u - m * n / 2) / np.sqrt(m * n * (m + n + 1) / 12))
+
+
+def mann_whitney_z(x, y) -> float:
+    """Z of the Mann-Whitney U of ``x`` against ``y``: about N(0, 1) for one distribution, negative when x is smaller.
+
+    ``U`` (``scipy.stats.mannwhitneyu``) counts the pairs with ``x_i > y_j`` (ties count 1/2); ``Z`` is
+    ``(U - m n / 2) / sqrt(m n (m + n + 1) / 12)`` without tie correction. Meehan et al. 2020's data-copying
+    statistic ``Z_U`` is this with ``x`` the samples' and ``y`` the unseen digits' nearest-training distances.
+
+    Args:
+      x: ``(m,)`` values.
+      y: ``(n,)`` values.
+    """
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    if x.ndim != 1 or y.ndim != 1 or len(x) == 0 or len(y) == 0:
+        raise ValueError(f"x and y must be non-empty 1D arrays; got shapes {x.shape} and {y.shape}")
+    from scipy.stats import mannwhitneyu  # imported here: scipy.stats is slow to import
+
+    u = mannwhitneyu(x, y, alternative="two-sided", method="asymptotic").statistic
+    return _u_to_z(u, len(x), len(y))

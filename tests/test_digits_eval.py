@@ -5,14 +5,8 @@ import numpy as np
 import pytest
 
 import scorelib as sl
-from scorelib.digits import (
-    DigitsBenchmark,
-    frechet_distance,
-    knn_precision_recall,
-    mann_whitney_z,
-    split_digits,
-    total_variation,
-)
+from scorelib.digits import DigitsBenchmark, split_digits
+from scorelib.metrics import frechet_distance, knn_precision_recall, mann_whitney_z, total_variation
 
 N_BOOT = 50
 

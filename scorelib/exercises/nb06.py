@@ -6,8 +6,8 @@ import numpy as np
 from scipy.linalg import sqrtm
 from scipy.spatial.distance import cdist
 
-from scorelib.digits import frechet_distance, knn_precision_recall
 from scorelib.exercises._core import ExerciseError, attempt, compare, register
+from scorelib.metrics import frechet_distance, knn_precision_recall
 
 __all__ = ["check_frechet_gaussians", "check_knn_precision_recall"]
 
@@ -86,7 +86,7 @@ def _fd_complex(mean1, cov1, mean2, cov2):  # sqrtm's output used as it comes: c
     },
 )
 def check_frechet_gaussians(frechet_gaussians):
-    """Check ``frechet_gaussians(mean1, cov1, mean2, cov2) -> float`` against ``sl.digits.frechet_distance``."""
+    """Check ``frechet_gaussians(mean1, cov1, mean2, cov2) -> float`` against ``sl.metrics.frechet_distance``."""
     pairs = _point_pairs()
     stats = [(*_stats(a), *_stats(b)) for a, b in pairs]
     got = []
@@ -124,7 +124,7 @@ def check_frechet_gaussians(frechet_gaussians):
                 "the mean term must be the squared distance |mu1 - mu2|^2, not the distance |mu1 - mu2|.":
                     np.array([_fd_unsquared_means(*s) for s in stats]),
             })
-    return (f"Matches sl.digits.frechet_distance on {len(pairs)} pairs, covariances that commute and that do not, "
+    return (f"Matches sl.metrics.frechet_distance on {len(pairs)} pairs, covariances that commute and that do not, "
             "and 0 for a Gaussian and itself.")
 
 
@@ -191,7 +191,7 @@ def _knn_wrong_axis(real, fake, k):
     },
 )
 def check_knn_precision_recall(knn_pr):
-    """Check ``knn_pr(real, fake, k) -> (precision, recall)`` against ``sl.digits.knn_precision_recall``."""
+    """Check ``knn_pr(real, fake, k) -> (precision, recall)`` against ``sl.metrics.knn_precision_recall``."""
     cases = _knn_cases()
     got = []
     for i, (real, fake, k) in enumerate(cases):
@@ -222,5 +222,5 @@ def check_knn_precision_recall(knn_pr):
                 "ball?) averaged over the generated points; recall one per real point, averaged over the real "
                 "points.": slips["axis"],
             })
-    return (f"Matches sl.digits.knn_precision_recall on {len(cases)} cases (a shifted cloud, a collapsed mode, "
+    return (f"Matches sl.metrics.knn_precision_recall on {len(cases)} cases (a shifted cloud, a collapsed mode, "
             "near-copies, 8 dimensions), k from 2 to 5.")
