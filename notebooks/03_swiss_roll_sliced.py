@@ -116,6 +116,7 @@ def centre_line_nodes(n):
 
 sigma_roll = NOISE / 10
 t_nodes, centre_line = centre_line_nodes(N_CURVE)
+np.testing.assert_allclose(centre_line, sl.data.swiss_roll_centre_line(N_CURVE)[1])  # the same, in scorelib (07)
 
 
 def roll_log_density(x, curve, sigma):

@@ -139,6 +139,22 @@ def test_swiss_roll_matches_sklearn_construction():
     np.testing.assert_allclose(ours.std(0), ref.std(0), rtol=0.02)
 
 
+def test_swiss_roll_centre_line_is_the_noise_free_roll():
+    from scipy.spatial.distance import cdist
+
+    t, nodes = sl.data.swiss_roll_centre_line(4000)
+    assert t.shape == (4000,) and nodes.shape == (4000, 2) and 1.5 * np.pi < t.min() < t.max() < 4.5 * np.pi
+    np.testing.assert_allclose(np.linalg.norm(nodes, axis=1), t / 10, rtol=1e-12)
+    on_curve = np.asarray(sl.data.swiss_roll(jax.random.key(6), 2000, noise=0.0))
+    assert cdist(on_curve, nodes).min(axis=1).max() < 2e-3  # every noise-free point is within a node spacing
+    # Points with noise 0.1 lie at a half-normal distance from the curve: median 0.674 x 0.1, except where two
+    # turns of the roll come within a few noise widths of each other
+    noisy = np.asarray(sl.data.swiss_roll(jax.random.key(7), 20_000))
+    assert np.median(cdist(noisy, nodes).min(axis=1)) == pytest.approx(0.0674, rel=0.05)
+    with pytest.raises(ValueError, match="positive integer"):
+        sl.data.swiss_roll_centre_line(0)
+
+
 def test_digits_loader():
     X, y = sl.data.load_digits_01()
     assert X.shape == (1797, 64) and y.shape == (1797,)
