@@ -294,28 +294,39 @@ def test_widget_renders_and_answers_a_slider_move(lab, browser, name, which, pri
     page.close()
 
 
-@pytest.mark.parametrize("name", [p.name for p in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))])
-def test_stored_notebook_opens_clean(lab, browser, name):
-    """A reader who opens a stored notebook, before running anything, sees it unmodified and no widget repr text."""
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    # Opened by its URL in a freshly loaded JupyterLab: the strictest way (opened from the file browser of a page
-    # whose kernel specs are already loaded, a wrong kernelspec display name does not mark it modified).
-    page.goto(f"{lab['url']}/lab/tree/{name}?token={lab['token']}&reset", timeout=60_000)
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+def test_stored_notebooks_open_clean(lab, browser):
+    """A reader who opens a stored notebook, before running anything, sees it unmodified and no widget repr text.
+
+    Each notebook is opened by its URL in a page of its own, a freshly loaded JupyterLab: the strictest way (opened
+    from the file browser of a page whose kernel specs are already loaded, a wrong kernelspec display name does not
+    mark it modified). The pages load side by side, so their waits overlap.
+    """
+    names = [p.name for p in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))]
     idle = ".jp-Notebook-ExecutionIndicator[data-status='idle']"
-    page.wait_for_selector(f".jp-Dialog, {idle}", timeout=60_000)  # the kernel is up, or JupyterLab asks which
-    if page.locator(".jp-Dialog").count():
-        _answer_kernel_dialog(page)
-        page.wait_for_selector(idle, timeout=60_000)
-    page.wait_for_timeout(2000)  # anything that would mark the document modified on load has happened by now
-    dirty = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.jp-mod-dirty")
-    stored_python = json.loads((ROOT / "notebooks" / name).read_text())["metadata"]["language_info"]["version"]
-    if stored_python == platform.python_version():
-        assert dirty.count() == 0, f"{name} opens marked as modified"
-    else:  # JupyterLab writes the running kernel's Python version into the metadata: a real, harmless change
-        print(f"\n{name}: stored with Python {stored_python}, opened with {platform.python_version()}: "
-              "the modified mark is expected and not checked")
-    texts = " ".join(page.locator(".jp-Notebook .jp-OutputArea-output").all_inner_texts())
-    for widget_text in ("Slider(", "VBox(", "HBox("):
-        assert widget_text not in texts, f"{name}: an unrun widget shows its Python repr ({widget_text}...)"
-    page.close()
+    pages = {}
+    for name in names:
+        pages[name] = browser.new_page(viewport={"width": 1400, "height": 1000})
+        pages[name].goto(f"{lab['url']}/lab/tree/{name}?token={lab['token']}&reset", wait_until="commit",
+                         timeout=60_000)
+    problems = []
+    for page in pages.values():
+        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+        page.wait_for_selector(f".jp-Dialog, {idle}", timeout=60_000)  # the kernel is up, or JupyterLab asks which
+        if page.locator(".jp-Dialog").count():
+            _answer_kernel_dialog(page)
+            page.wait_for_selector(idle, timeout=60_000)
+    pages[names[-1]].wait_for_timeout(2000)  # anything that would mark a document modified on load has happened
+    for name, page in pages.items():
+        dirty = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.jp-mod-dirty")
+        stored_python = json.loads((ROOT / "notebooks" / name).read_text())["metadata"]["language_info"]["version"]
+        if stored_python == platform.python_version():
+            if dirty.count():
+                problems.append(f"{name} opens marked as modified")
+        else:  # JupyterLab writes the running kernel's Python version into the metadata: a real, harmless change
+            print(f"\n{name}: stored with Python {stored_python}, opened with {platform.python_version()}: "
+                  "the modified mark is expected and not checked")
+        texts = " ".join(page.locator(".jp-Notebook .jp-OutputArea-output").all_inner_texts())
+        problems += [f"{name}: an unrun widget shows its Python repr ({widget_text}...)"
+                     for widget_text in ("Slider(", "VBox(", "HBox(") if widget_text in texts]
+        page.close()
+    assert not problems, "; ".join(problems)
