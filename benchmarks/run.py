@@ -1,13 +1,14 @@
 """Measure scorelib's speed and the course's run times; write benchmarks/RESULTS.md.
 
     python benchmarks/run.py                  # everything, about 10 minutes on 2 cores
-    python benchmarks/run.py --only training  # or: dimension, notebooks, suite
+    python benchmarks/run.py --only training  # or: dimension, limit, notebooks, suite
 
 Parts:
 
 * training: the naive per-step loop (train_naive.py) against scorelib.train.fit (train_scorelib.py) on the same
   work, alternating fresh processes; whole-process wall time, compile time and steady-state time per step; medians.
 * dimension: per-step cost of exact ISM, SSM and DSM against data dimension (scorelib.benchmark.step_cost_vs_dim).
+* limit: exact ISM's step against this CPU's throughput on the matrix products that dominate it.
 * notebooks: each notebook executed top to bottom in a fresh kernel, one after the other.
 * suite: the README's `pytest`, with wall time and peak resident memory of its whole process tree.
 """
@@ -138,6 +139,50 @@ def bench_dimension() -> dict:
 
     dims = (2, 8, 32, 64, 128)
     return {"dims": dims, "costs": scorelib.benchmark.step_cost_vs_dim(dims, n_steps=20, repeats=5)}
+
+
+def bench_limit(repeats: int) -> dict:
+    """How close exact ISM's step (d = 2, the training benchmark's work) comes to this CPU's matmul throughput.
+
+    The step's floating-point operations are XLA's own count for the compiled step (``cost_analysis``); the
+    reference is a compiled chain of the products that dominate it, (128 x 128) @ (128 x 128): batch x width times
+    width x width.
+    """
+    sys.path.insert(0, str(ROOT))
+    os.environ["JAX_PLATFORMS"] = "cpu"
+    import jax
+    import jax.numpy as jnp
+
+    import scorelib.benchmark
+
+    _, one_step, _ = scorelib.benchmark._timed_steps("ism", 2, 128, 128, 1, jax.random.key(0))
+    analysis = one_step.cost_analysis()
+    analysis = analysis[0] if isinstance(analysis, list) else analysis
+    step_flops = float(analysis["flops"])
+    step_seconds = scorelib.benchmark.step_cost_vs_dim((2,), loss_names=("ism",), n_steps=200, repeats=repeats)
+    step_seconds = step_seconds["ism"]["step_seconds"][0]
+
+    n_products = 2000
+
+    @jax.jit
+    def chain(h, w):
+        return jax.lax.fori_loop(0, n_products, lambda i, h: h @ w, h)
+
+    h, w = jnp.ones((128, 128), jnp.float32), jnp.eye(128, dtype=jnp.float32)
+    jax.block_until_ready(chain(h, w))
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(chain(h, w))
+        times.append(time.perf_counter() - start)
+    matmul_flops_per_second = n_products * 2 * 128**3 / statistics.median(times)
+    return {
+        "step_flops": step_flops,
+        "step_seconds": step_seconds,
+        "step_flops_per_second": step_flops / step_seconds,
+        "matmul_flops_per_second": matmul_flops_per_second,
+        "step_matmul_flops": 2 * 128**3,
+    }
 
 
 def bench_notebooks() -> dict:
@@ -276,6 +321,25 @@ def write_results(results: dict, path: Path) -> None:
                 "targets are not met on this machine**.",
                 "",
             ]
+    if "limit" in results:
+        lim = results["limit"]
+        share = lim["step_flops_per_second"] / lim["matmul_flops_per_second"]
+        lines += [
+            "## How close a step comes to this CPU's arithmetic limit",
+            "",
+            f"XLA counts {lim['step_flops'] / 1e6:.1f} million floating-point operations in one compiled exact-ISM "
+            f"step at d = 2 (its `cost_analysis`: forward pass, two Jacobian-vector products, the backward pass "
+            f"through them and Adam). The step takes {1e3 * lim['step_seconds']:.3f} ms (a scan of 200 steps, "
+            f"median of {results['repeats']} runs): **{lim['step_flops_per_second'] / 1e9:.1f} GFLOP/s**. A compiled "
+            "chain of the products that dominate it, (128 x 128) @ (128 x 128), batch x width times width x width, "
+            f"runs at **{lim['matmul_flops_per_second'] / 1e9:.1f} GFLOP/s** on this CPU, so the step runs at "
+            f"{100 * share:.0f}% of that. ",
+            "The rest of its time goes to work that is not a large product: the softplus and its first and second "
+            "derivatives on every hidden unit (forward, tangents and backward), the thin d-wide products at the "
+            "input and output layers, Adam's element-wise update, and the loop. A faster step would need fewer "
+            "passes (SSM's single projection, DSM's none: the table below), not a faster loop.",
+            "",
+        ]
     if "dimension" in results:
         dims, costs = results["dimension"]["dims"], results["dimension"]["costs"]
         lines += [
@@ -326,7 +390,7 @@ def write_results(results: dict, path: Path) -> None:
             "",
             "Peak resident memory is sampled every 0.25 s; the total adds up resident sets, so libraries shared "
             "between the processes (jaxlib above all) are counted once per process. The browser test "
-            "(`tests/test_browser.py`: JupyterLab and Chromium running notebooks 04 and 02 again and opening every "
+            "(`tests/test_browser.py`: JupyterLab and Chromium running notebook 02 again and opening every "
             'notebook) runs on one worker; `pytest -m "not browser"` leaves it out.',
             "",
         ]
@@ -335,7 +399,7 @@ def write_results(results: dict, path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", choices=["training", "dimension", "notebooks", "suite"], action="append")
+    parser.add_argument("--only", choices=["training", "dimension", "limit", "notebooks", "suite"], action="append")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--output", type=Path, default=HERE / "RESULTS.md")
     parser.add_argument("--from-json", type=Path, help="only rewrite the Markdown from a saved RESULTS.json")
@@ -344,7 +408,7 @@ def main() -> None:
         write_results(json.loads(args.from_json.read_text()), args.output)
         print(args.output.read_text())
         return
-    parts = args.only or ["training", "dimension", "notebooks", "suite"]
+    parts = args.only or ["training", "dimension", "limit", "notebooks", "suite"]
     saved = args.output.with_suffix(".json")
     # --only re-measures some parts and keeps the others from the last full run.
     results = json.loads(saved.read_text()) if args.only and saved.exists() else {}
@@ -358,6 +422,10 @@ def main() -> None:
         print("cost against dimension", flush=True)
         measured["dimension"] = time.strftime("%Y-%m-%d")
         results["dimension"] = bench_dimension()
+    if "limit" in parts:
+        print("the step against this CPU's matmul throughput", flush=True)
+        measured["limit"] = time.strftime("%Y-%m-%d")
+        results["limit"] = bench_limit(args.repeats)
     if "notebooks" in parts:
         print("notebooks", flush=True)
         measured["notebooks"] = time.strftime("%Y-%m-%d")

@@ -40,10 +40,13 @@ CHROMIUM_ARGS = [
 ]
 NOTEBOOK_TIMEOUT_MS = 150_000
 
-# (notebook, index of the widget among the notebook's sliders, whether its output prints a number)
+# (notebook, index of the widget among the notebook's sliders, whether its output prints a number). One notebook
+# runs here: every widget goes through the same sl.widgets.interactive_figure, and this one has what the others
+# have (three panels, a printed number, two sliders); nbval builds every notebook's widgets in a kernel. Notebook
+# 04's bandwidth slider, where this test first caught a panel drawn blank, ran here too until the suite outgrew its
+# time budget (it cost about 40 s a run).
 CASES = [
-    ("04_denoising_and_kde.ipynb", 0, True),
-    ("02_ism_2d_ring.ipynb", 0, False),
+    ("02_ism_2d_ring.ipynb", 0, True),
 ]
 
 pytestmark = pytest.mark.browser
