@@ -1,9 +1,10 @@
 """Shared by the two training benchmarks: the workload, and compile-time accounting via jax.monitoring."""
 
 import json
+import os
 import time
 
-STEPS = 2000
+STEPS = int(os.environ.get("SCORELIB_BENCH_STEPS", 2000))  # fewer only for tests/test_benchmark.py's smoke run
 BATCH_SIZE = 128
 SIZES = (2, 128, 128, 2)  # MLP with softplus, as in the seed notebook
 LR = 1e-3

@@ -333,11 +333,11 @@ def write_results(results: dict, path: Path) -> None:
             f"median of {results['repeats']} runs): **{lim['step_flops_per_second'] / 1e9:.1f} GFLOP/s**. A compiled "
             "chain of the products that dominate it, (128 x 128) @ (128 x 128), batch x width times width x width, "
             f"runs at **{lim['matmul_flops_per_second'] / 1e9:.1f} GFLOP/s** on this CPU, so the step runs at "
-            f"{100 * share:.0f}% of that. ",
-            "The rest of its time goes to work that is not a large product: the softplus and its first and second "
-            "derivatives on every hidden unit (forward, tangents and backward), the thin d-wide products at the "
-            "input and output layers, Adam's element-wise update, and the loop. A faster step would need fewer "
-            "passes (SSM's single projection, DSM's none: the table below), not a faster loop.",
+            f"{100 * share:.0f}% of that. Besides the large products the step does work that runs far below that "
+            "rate and is not timed separately here: the softplus and its first and second derivatives on every "
+            "hidden unit (forward, tangents and backward), the thin d-wide products at the input and output layers, "
+            "Adam's element-wise update, and the loop itself. A much faster step would need fewer passes (SSM's "
+            "single projection, DSM's none: the table below), not a faster loop.",
             "",
         ]
     if "dimension" in results:

@@ -19,7 +19,7 @@ def objective(params, batch, key):
 
 
 start = time.perf_counter()
-params, losses = sl.train.fit(
+fit = sl.train.fit(
     objective,
     sl.nets.mlp_init(jax.random.key(SEED), SIZES),
     key=jax.random.key(SEED + 1),
@@ -30,4 +30,4 @@ params, losses = sl.train.fit(
     progress=False,
 )
 train_seconds = time.perf_counter() - start
-report("scorelib fit", process_start, import_seconds, train_seconds, timer.seconds, float(np.mean(losses[-100:])))
+report("scorelib fit", process_start, import_seconds, train_seconds, timer.seconds, float(np.mean(fit.losses[-100:])))
