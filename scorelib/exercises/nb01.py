@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from scorelib.data import GaussianMixture
-from scorelib.exercises._core import attempt, compare, compare_density, register
+from scorelib.exercises._core import agrees, attempt, compare, compare_density, register
 from scorelib.losses import ism_loss
 from scorelib.nets import mlp_apply, mlp_init
 
@@ -73,7 +73,10 @@ def check_mixture_score_1d(mixture_score_1d):
     for weights, means, stds in _MIXTURES:
         args = (jnp.asarray(_POINTS), weights, means, stds)
         got = attempt(mixture_score_1d, *args)
-        compare_density(got, _mixture_reference(*args), what=f"mixture_score_1d(x, {weights}, {means}, {stds})",
+        expected = _mixture_reference(*args)
+        if agrees(got, expected, rtol=1e-4, atol=1e-3):  # the slips below are computed only for a wrong answer
+            continue
+        compare_density(got, expected, what=f"mixture_score_1d(x, {weights}, {means}, {stds})",
                 inputs=_POINTS, rtol=1e-4, atol=1e-3, known={
                     "it divides by the standard deviation where the variance belongs: the score of N(mu, std^2) is "
                     "(mu - x) / std^2 (section 3's straight lines have slope -1 / std^2).":
@@ -130,7 +133,10 @@ def check_regularised_ism(regularised_ism_per_point):
     for name, score_fn, lam in _MODELS:
         x = jnp.asarray(_X)
         got = attempt(regularised_ism_per_point, score_fn, x, lam)
-        compare(got, _reg_reference(score_fn, x, lam), what=f"regularised_ism_per_point for {name}, lam = {lam},",
+        expected = _reg_reference(score_fn, x, lam)
+        if agrees(got, expected, rtol=1e-4, atol=1e-4):  # the slips below are computed only for a wrong answer
+            continue
+        compare(got, expected, what=f"regularised_ism_per_point for {name}, lam = {lam},",
                 inputs=_X, rtol=1e-4, atol=1e-4, known={
                     "the derivative term s'(x) has the wrong sign. Integrating the cross term by parts turns "
                     "-E[s_theta s*] into +E[s_theta'] (section 2): the loss is 0.5 s^2 + s' + lam s'^2.":

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from scorelib.data import Ring
-from scorelib.exercises._core import attempt, compare_density, register
+from scorelib.exercises._core import agrees, attempt, compare_density, register
 
 __all__ = ["check_ring_log_prob", "check_ring_score"]
 
@@ -50,7 +50,10 @@ def check_ring_score(ring_score):
         x = _ring_points(radius, std)
         got = attempt(ring_score, jnp.asarray(x), radius, std)
         args = (jnp.asarray(x), radius, std)
-        compare_density(got, _ring_reference(*args), what=f"ring_score(x, radius={radius}, std={std})", inputs=x,
+        expected = _ring_reference(*args)
+        if agrees(got, expected, rtol=1e-3, atol=1e-3):  # the slips below are computed only for a wrong answer
+            continue
+        compare_density(got, expected, what=f"ring_score(x, radius={radius}, std={std})", inputs=x,
                 rtol=1e-3, atol=1e-3, known={
                     "the mirror term is missing: a point at distance r also comes from a radius draw of -r on the "
                     "opposite side, so add N(-r; R, std^2) to N(r; R, std^2) before differentiating; it matters "
@@ -94,6 +97,8 @@ def check_ring_log_prob(ring_log_prob):
         args = (jnp.asarray(x), radius, std)
         got = attempt(ring_log_prob, *args)
         expected = _log_prob_reference(*args)
+        if agrees(got, expected, rtol=1e-4, atol=2e-4):  # the slips below are computed only for a wrong answer
+            continue
         shift = np.asarray(got, dtype=np.float64) - np.asarray(expected) if np.shape(got) == expected.shape else None
         known = {
             "the mirror term is missing: a point at distance r also comes from a radius draw of -r on the opposite "

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from scorelib.data import GaussianMixture
-from scorelib.exercises._core import ExerciseError, attempt, compare, register
+from scorelib.exercises._core import ExerciseError, agrees, attempt, compare, register
 from scorelib.losses import jacobian_diagonal, ssm_loss
 from scorelib.nets import mlp_apply, mlp_init
 
@@ -97,6 +97,8 @@ def check_ssm_vr(ssm_vr_per_point):
         v = _draw(kind, key, (1, *x.shape))[0]  # sl.losses.ssm_loss's draw for one projection per point
         expected = ssm_loss(score_fn, x, key, variance_reduced=True, projection=kind, reduction="none")
         got = attempt(ssm_vr_per_point, score_fn, x, v)
+        if agrees(got, expected, rtol=1e-4, atol=1e-3):  # the slips below are computed only for a wrong answer
+            continue
         args = (score_fn, x, v)
         compare(got, expected, what=f"ssm_vr_per_point on {name} with {kind} v", inputs=points, rtol=1e-4,
                 atol=1e-3, known={
@@ -187,14 +189,17 @@ def check_hutchinson_rademacher(rademacher_trace):
     x = jnp.asarray(_POINTS_3D)
     key, n_probes = jax.random.key(3036), 4
     got = attempt(rademacher_trace, _elementwise_score, x, key, n_probes)
-    compare(got, _elementwise_trace(x), what="rademacher_trace on the score -x^3 + sin(x) (a diagonal Jacobian)",
-            inputs=_POINTS_3D, rtol=1e-4, atol=1e-3, known=_trace_known(_elementwise_score, x, key, n_probes))
+    if not agrees(got, _elementwise_trace(x), rtol=1e-4, atol=1e-3):  # slips computed only for a wrong answer
+        compare(got, _elementwise_trace(x), what="rademacher_trace on the score -x^3 + sin(x) (a diagonal Jacobian)",
+                inputs=_POINTS_3D, rtol=1e-4, atol=1e-3, known=_trace_known(_elementwise_score, x, key, n_probes))
     # 2. A dense Jacobian: the estimate is random; with the docstring's draw it is reproducible.
     score_fn, key, n_probes = (lambda y: _MIXTURE_3D.score(y)), jax.random.key(3037), 3
     got = attempt(rademacher_trace, score_fn, x, key, n_probes)
     expected = ssm_loss(score_fn, x, key, n_projections=n_probes, variance_reduced=True, projection="rademacher",
                         reduction="none") - 0.5 * jnp.sum(score_fn(x) ** 2, axis=1)
     try:
+        if agrees(got, expected, rtol=1e-4, atol=2e-3):
+            return _hutchinson_passed(n_probes)
         compare(got, expected, what="rademacher_trace on a 3D Gaussian mixture's score (a dense Jacobian)",
                 inputs=_POINTS_3D, rtol=1e-4, atol=2e-3, known=_trace_known(score_fn, x, key, n_probes))
     except ExerciseError as err:
@@ -203,6 +208,9 @@ def check_hutchinson_rademacher(rademacher_trace):
         raise ExerciseError(f"{err} It was exact on the diagonal Jacobian, so your probes are probably +-1; check "
                             "that you draw them as the docstring says, from the key you are given, and that each "
                             "probe's term is v . (J v) with the same v on both sides.") from None
-    n_points = len(_POINTS_3D)
+    return _hutchinson_passed(n_probes)
+
+
+def _hutchinson_passed(n_probes):
     return (f"Exact on a diagonal Jacobian, and matches sl.losses.ssm_loss's Rademacher trace term on a dense one "
-            f"({n_points} points, {n_probes} probes each).")
+            f"({len(_POINTS_3D)} points, {n_probes} probes each).")
