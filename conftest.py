@@ -26,3 +26,24 @@ LONGEST_FIRST = [
 def pytest_collection_modifyitems(items):
     rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))  # stable: the rest keep their order
+
+
+def _share_the_cpus_between_workers():
+    """Give each pytest-xdist worker its own share of the CPUs, inherited by the kernels and browsers it starts.
+
+    The suite is CPU-bound on two cores. XLA runs each computation on a thread per core, so two workers running
+    notebooks at once had four busy threads on two cores: on 2026-11-26 notebook 06's training took 75 s in the
+    suite against 25 s alone, and the suite's processes used 500 s of CPU. With one core each (on a larger machine,
+    an equal share each) the threads stop competing: 38 s for that training, 460 s of CPU, the suite 263 s instead
+    of 292 s. Without xdist, or with fewer CPUs than workers, nothing changes.
+    """
+    worker, count = os.environ.get("PYTEST_XDIST_WORKER"), os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if not (worker and count and hasattr(os, "sched_setaffinity")):
+        return
+    cpus = sorted(os.sched_getaffinity(0))
+    index, count = int(worker.removeprefix("gw")), int(count)
+    if len(cpus) >= count:
+        os.sched_setaffinity(0, cpus[index::count])
+
+
+_share_the_cpus_between_workers()
