@@ -46,7 +46,7 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 import optax
-from matplotlib.ticker import MaxNLocator, NullLocator
+from matplotlib.ticker import MaxNLocator, NullLocator, StrMethodFormatter
 from scipy.spatial.distance import cdist
 
 import scorelib as sl
@@ -117,7 +117,7 @@ def show_density(ax, log_prob_fn, title, *, window, n, points=None):
     ax.imshow(density, origin="lower", extent=(*window, *window), cmap="Blues", aspect="equal")
     if points is not None:
         ax.scatter(points[:, 0], points[:, 1], s=4, color="k", alpha=0.6)
-    ax.set(xlim=window, ylim=window, title=title, xlabel="$x_1$", ylabel="$x_2$")
+    ax.set(xlim=window, ylim=window, title=title, xlabel="$x_1$", ylabel="$x_2$", xticks=[-3, 0, 3], yticks=[-3, 0, 3])
     ax.grid(False)
     return ax
 
@@ -586,8 +586,11 @@ def draw_bandwidth(h, *, points, truth, table, window, n_grid, n_arrows):
     axes[2].loglog(hs, [r["vs_perturbed"][0] for r in table], "o-", ms=3, label=r"$D_F(q_h\,\|\,p_h)$")
     axes[2].loglog(hs, [r["vs_truth"][0] for r in table], "s-", ms=3, label=r"$D_F(q_h\,\|\,p)$")
     axes[2].axvline(h, color="k", lw=1)
-    axes[2].yaxis.set_minor_locator(NullLocator())  # fewer ticks to lay out: a faster redraw
-    axes[2].set(xlabel="bandwidth $h$", title="Fisher divergences")
+    axes[2].xaxis.set_minor_locator(NullLocator())  # fewer ticks to lay out: a faster redraw
+    axes[2].yaxis.set_minor_locator(NullLocator())
+    for axis in (axes[2].xaxis, axes[2].yaxis):
+        axis.set_major_formatter(StrMethodFormatter("{x:g}"))  # 0.1 and 100 as plain numbers: no mathtext to parse
+    axes[2].set(xlabel="bandwidth $h$", title="Fisher divergences", xticks=[0.05, 0.1, 0.2, 0.5, 1, 2])
     axes[2].legend()
     print(f"h = {h}: D_F(q_h || p_h) = {row['vs_perturbed']}, D_F(q_h || p) = {row['vs_truth']}, "
           f"held-out log-likelihood {row['heldout_ll']}")

@@ -101,7 +101,7 @@ def interactive_figure(draw: Callable[..., None], **controls: widgets.ValueWidge
                 fig.set_layout_engine("none")
                 for ax, position in zip(fig.axes, layouts[key], strict=True):
                     ax.set_position(position, which="both")
-            png, size = figure_png(fig)
+            png, size = figure_png(fig, compress_level=1)  # sent once, never stored: speed over size
             if key is not None and key not in layouts:
                 layouts[key] = [ax.get_position(original=True) for ax in fig.axes]
             display(Image(data=png, format="png", **size))

@@ -41,6 +41,18 @@ def test_figure_png_draws_at_pixel_ratio_times_the_display_size():
         assert np.asarray(im.convert("L")).min() < 128
 
 
+def test_figure_png_compress_level_changes_the_bytes_not_the_pixels():
+    fig = plt.figure(figsize=(4.0, 3.0), dpi=72)
+    fig.gca().plot([0, 1], [0, 1])
+    (small, size_small), (fast, size_fast) = (sl.plotting.figure_png(fig, compress_level=c) for c in (9, 1))
+    assert size_small == size_fast and len(fast) > len(small)
+    with Image.open(io.BytesIO(small)) as a, Image.open(io.BytesIO(fast)) as b:
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    for bad in (-1, 10, 2.0, True):
+        with pytest.raises(ValueError, match="compress_level must be an integer from 0 to 9"):
+            sl.plotting.figure_png(fig, compress_level=bad)
+
+
 def test_figure_png_with_the_course_style_size():
     # 9 x 3.4 inches at 72 dpi is 648 x 244.8 screen pixels: the PNG is within one pixel of twice that.
     sl.plotting.use_course_style()
@@ -212,8 +224,8 @@ def test_interactive_figure_reuses_its_layout_only_while_the_text_around_the_axe
     monkeypatch.setattr(sl.widgets, "display", lambda image: None)
     drawn = []  # (layout engine used, active positions of the axes) for each widget redraw
 
-    def record(fig):
-        png = sl.plotting.figure_png(fig)
+    def record(fig, **kwargs):
+        png = sl.plotting.figure_png(fig, **kwargs)
         engine = type(fig.get_layout_engine()).__name__
         drawn.append((engine, [ax.get_position().bounds for ax in fig.axes]))
         return png
