@@ -196,7 +196,7 @@ for ax, scores, title in ((ax1, naive_scores, "naive log of the KDE"), (ax2, kde
     ax.imshow(np.where(np.isfinite(s).all(axis=1), 0.0, 1.0).reshape(GRID_SIZE, GRID_SIZE), origin="lower",
               extent=(*WINDOW, *WINDOW), cmap="Reds", vmin=0, vmax=1.5)
     ax.scatter(x_data[:, 0], x_data[:, 1], s=4, color="k")
-    ax.set(title=f"{title}: red = NaN score (h = {H_DEMO})", xlabel="$x_1$", ylabel="$x_2$")
+    ax.set(title=f"{title}: red = non-finite score (h = {H_DEMO})", xlabel="$x_1$", ylabel="$x_2$")
     ax.grid(False)
 ax1.contour(grid[:, 0].reshape(GRID_SIZE, GRID_SIZE), grid[:, 1].reshape(GRID_SIZE, GRID_SIZE),
             nearest.reshape(GRID_SIZE, GRID_SIZE), levels=[r_star], colors="C0", linewidths=1.5)
@@ -400,6 +400,7 @@ print(f"closest to the perturbed truth at step {closest[0]}: {closest[2]} "
       f"(and {closest[1]} from the KDE)")
 assert net_vs_kde[0] < 0.1 and net_vs_kde[0] < kde_vs_truth[0] / 3, "the DSM network should approach the KDE score"
 assert closest[2][0] < kde_vs_truth[0] - 3 * kde_vs_truth[1], "early in training the network is smoother than the KDE"
+assert closest[1][0] < kde_vs_truth[0] - 3 * kde_vs_truth[1], "and then it lies between the KDE and the truth"
 
 # %% [markdown]
 # Check the identity $L_{\text{DSM}}(s) - L_{\text{DSM}}(s^\star) = D_F(s\,\|\,q_\sigma)$ on the same noise draws,
@@ -429,7 +430,7 @@ assert abs(cross[0]) < 3 * cross[1], "the cross term has mean zero only if s* is
 steps_hist = [r[0] for r in history]
 fig, (ax1, ax2) = plt.subplots(1, 2)
 sl.plotting.plot_loss(ax1, result.losses)
-ax1.set(title=f"DSM loss, sigma = {SIGMA}",
+ax1.set(title=rf"DSM loss, $\sigma$ = {SIGMA}",
         ylim=(float(np.percentile(result.losses, 1)) - 0.2, float(result.losses[:SNAPSHOT_EVERY // 2].max())))
 ax2.plot(steps_hist, [r[1][0] for r in history], "o-", label="network vs KDE score")
 ax2.plot(steps_hist, [r[2][0] for r in history], "s-", label=r"network vs perturbed truth $p_\sigma$")
@@ -486,12 +487,11 @@ plt.show()
 # towards itself. The trained network (solid orange) reproduces most of these wiggles, while the network at the
 # step closest to the truth (dashed) is smoother. On the maps the error is smallest in the dense bulk and largest
 # where a few isolated samples dominate the KDE, and the trained network's map repeats the KDE's pattern. Early in
-# training the network is a smooth function and is closer to each of the KDE and the perturbed truth than they are
-# to each other,
-# closer to the truth than the KDE itself (the step printed above as the closest): the network's smoothness acts as
-# a regulariser. As training continues, it fits the bumps of the KDE around individual points, and its distance to
-# the truth grows back towards the KDE's. With a finite sample, DSM learns a smoothed KDE score; more data (or a
-# larger $\sigma$) is what brings $q_\sigma$ closer to $p_\sigma$.
+# training the network is a smooth function that lies between the two: at the step printed above as the closest, it
+# is nearer the perturbed truth than the KDE is, and nearer the KDE than the truth is (both asserted). Its
+# smoothness acts as a regulariser. As training continues, it fits the bumps of the KDE around individual points,
+# and its distance to the truth grows back towards the KDE's. With a finite sample, DSM learns a smoothed KDE score;
+# more data (or a larger $\sigma$) is what brings $q_\sigma$ closer to $p_\sigma$.
 #
 # ## 5. The cost of small noise: variance
 #
@@ -549,7 +549,8 @@ ax.loglog(sig_v, loss_std, "o-", label="std of the DSM loss")
 ax.loglog(sig_v, grad_std, "s-", label="std of its gradient (all parameters)")
 ax.loglog(sig_v, weighted_std, "^-", label=r"std of $\sigma^2\times$ loss")
 ax.loglog(sig_v, 1 / (np.sqrt(N_SAMPLES) * sig_v**2), "k:", label=r"$1/(\sqrt{n}\,\sigma^2)$")
-ax.set(xlabel=r"noise level $\sigma$", ylabel="standard deviation over noise draws", title="DSM noise vs sigma")
+ax.set(xlabel=r"noise level $\sigma$", ylabel="standard deviation over noise draws",
+       title=r"DSM noise against $\sigma$")
 ax.legend()
 plt.show()
 
@@ -767,7 +768,7 @@ assert net_to_kde < 0.5 * net_to_truth, "the network's denoiser follows the KDE'
 # %%
 def kde_log_prob(points, h, x):
     """Log density of the KDE (1/m) sum_i N(points_i, h^2 I) at the points x: points (m, d), x (n, d) -> (n,)."""
-    # Hint: the KDE is the average of m Gaussians N(x_i, h^2 I) (section 1); average them in log space with
+    # Hint: the KDE is the average of m Gaussians N(x_i, h^2 I) (section 2); average them in log space with
     # jax.scipy.special.logsumexp, which stays finite where every kernel underflows.
     ### BEGIN SOLUTION
     m, d = points.shape
