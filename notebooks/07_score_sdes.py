@@ -77,6 +77,7 @@ T_EPS_EXACT = 1e-5  # the smallest time, for the exact score
 N_FORWARD, FORWARD_STEPS = 20_000, 250  # forward-SDE simulation: points, Euler-Maruyama steps per segment
 SHOW_TIMES = (0.0, 0.25, 0.5, 0.75, 1.0)
 N_CHAINS = 2000  # samples per sampler
+WIDGET_CHAINS = 1000  # chains in the sampler widget: the first half of the same prior samples, for a quick answer
 NFE_BUDGET = 200  # score evaluations per sample in the comparisons
 N_REPEATS = 4  # independent runs of each sampler in section 6 (energy distances vary from run to run)
 SNR = 0.16  # the corrector's signal-to-noise ratio (Song et al.'s value for VE)
@@ -900,16 +901,17 @@ plt.show()
 #
 # ## 8. Interactive
 #
-# **The sampler.** The learned VE model of section 3 with 2000 chains from the same prior samples: choose the
-# predictor, the corrector steps per time step, the signal-to-noise ratio and the number of time steps. The step
-# count, the corrector count and the predictor are ordinary (traced) numbers in `sl.sde.predictor_corrector`, so one
-# compiled loop serves every setting; the title shows the energy distance and the small mode's share.
+# **The sampler.** The learned VE model of section 3 with 1000 chains (`WIDGET_CHAINS`, the first half of the same
+# prior samples, so that a move answers within about half a second on two cores): choose the predictor, the corrector
+# steps per time step, the signal-to-noise ratio and the number of time steps. The step count, the corrector count
+# and the predictor are ordinary (traced) numbers in `sl.sde.predictor_corrector`, so one compiled loop serves every
+# setting; the title shows the energy distance and the small mode's share.
 
 # %%
 @lru_cache(maxsize=256)
 def widget_samples(predictor, n_corrector, snr, n_steps):
-    x = sl.sde.predictor_corrector(ve, learned_ve, x_prior, key_widget, n_steps=n_steps, predictor=predictor,
-                                   n_corrector=n_corrector, snr=snr, t_eps=t_eps["VE"]).samples
+    x = sl.sde.predictor_corrector(ve, learned_ve, x_prior[:WIDGET_CHAINS], key_widget, n_steps=n_steps,
+                                   predictor=predictor, n_corrector=n_corrector, snr=snr, t_eps=t_eps["VE"]).samples
     return np.asarray(x)
 
 
