@@ -34,13 +34,15 @@ def _share_the_cpus_between_workers():
     The suite is CPU-bound on two cores. XLA runs each computation on a thread per core, so two workers running
     notebooks at once had four busy threads on two cores: on 2026-11-26 notebook 06's training took 75 s in the
     suite against 25 s alone, and the suite's processes used 500 s of CPU. With one core each (on a larger machine,
-    an equal share each) the threads stop competing: 38 s for that training, 460 s of CPU, the suite 263 s instead
-    of 292 s. Without xdist, or with fewer CPUs than workers, nothing changes.
+    an equal share each) the threads stop competing: the suite took 263 s instead of 292 s, and 249 s once the
+    browser test (mostly waiting, tests/test_browser.py) was given back every core. Without xdist, or with fewer
+    CPUs than workers, nothing changes.
     """
     worker, count = os.environ.get("PYTEST_XDIST_WORKER"), os.environ.get("PYTEST_XDIST_WORKER_COUNT")
     if not (worker and count and hasattr(os, "sched_setaffinity")):
         return
     cpus = sorted(os.sched_getaffinity(0))
+    os.environ["SCORELIB_TEST_CPUS"] = ",".join(map(str, cpus))  # all of them, for tests/test_browser.py
     index, count = int(worker.removeprefix("gw")), int(count)
     if len(cpus) >= count:
         os.sched_setaffinity(0, cpus[index::count])
