@@ -189,3 +189,19 @@ def test_bad_points_and_parameters():
         sl.data.Ring(2.0, 0.0)
     with pytest.raises(ValueError, match="noise"):
         sl.data.swiss_roll(jax.random.key(0), 10, noise=-1.0)
+
+
+def test_mixture_sample_is_compiled_and_bit_identical_to_op_by_op():
+    # One compiled program per sample size (a first call used to compile a dozen operations one by one); the
+    # compiled program must give exactly the numbers the operations give one at a time.
+    mixtures = (
+        sl.data.GaussianMixture(means=[[-2.0], [3.0]], covs=[[[1.0]], [[0.25]]], weights=[0.3, 0.7]),
+        sl.data.GaussianMixture(means=[[1.0, -1.0], [-1.0, 1.0], [2.0, 2.0]], weights=[0.6, 0.2, 0.2],
+                                covs=[[[0.5, 0.2], [0.2, 0.4]], [[0.3, 0.0], [0.0, 0.3]], [[1.0, -0.5], [-0.5, 1.0]]]),
+    )
+    for mixture in mixtures:
+        for n, seed in ((1, 0), (257, 1), (5000, 2)):
+            key = jax.random.key(seed)
+            with jax.disable_jit():
+                expected = np.asarray(mixture.sample(key, n))
+            np.testing.assert_array_equal(np.asarray(mixture.sample(key, n)), expected)
