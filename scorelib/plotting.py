@@ -65,8 +65,8 @@ def figure_png(fig, *, compress_level: int = 6) -> tuple[bytes, dict[str, int]]:
     Returns ``(png, {"width": w, "height": h})`` in screen pixels, the form
     IPython's display formatters take. ``compress_level`` is zlib's, 0-9: the
     default 6 keeps stored notebooks small; widget redraws use 1, about 10%
-    larger and 0.025 s faster for notebook 04's three panels. The pixels come from one ordinary
-    ``canvas.draw()``: inside a widget callback (a comm message, not a cell),
+    larger and 0.025 s faster for notebook 04's three panels. The pixels come
+    from one ordinary ``canvas.draw()``: inside a widget callback (a comm message, not a cell),
     ``savefig`` and the inline backend's formatter drew some figures blank
     (seen with notebook 04's bandwidth slider, found by tests/test_browser.py).
     """

@@ -62,7 +62,7 @@ def _requirements() -> str | None:
     return None
 
 
-@pytest.fixture(scope="module", autouse=True)
+@pytest.fixture(scope="module")
 def every_cpu():
     """Let JupyterLab, its kernels and Chromium use every CPU, though conftest.py gave this worker a share of them.
 
