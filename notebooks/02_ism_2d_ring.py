@@ -153,7 +153,8 @@ assert 80 < ratio < 120, "the correct score should be about 1/std^2 = 100 times 
 # $1/r$ Jacobian pulls mass towards smaller radii. Arrow plots cannot show the ratio: their arrows are scaled to fit
 # (here to length $\log(1 + |s|)$, so the gentle field near the ring and the huge one at the centre both stay
 # readable), and the two fields look alike. The radial component $s_r = s\cdot\mathbf x/r$ on a log axis (right)
-# shows the factor of about 100 between them everywhere on the ring.
+# shows the factor of about 100 between them everywhere except right at the ring, where both vanish (at slightly
+# different radii).
 
 # %%
 def radial_component(score_fn, radii):
@@ -275,8 +276,9 @@ assert D_F / C < 0.06
 # The same loss on fresh samples, with its Monte-Carlo standard error.
 J_per_point = ism_per_point(x_fresh)
 J_mc, J_se = sl.metrics.mean_with_se(J_per_point)
-print(f"on {N_FRESH} fresh samples: J = {J_mc:.1f} +- {J_se:.1f} (standard error); "
-      f"standard deviation of one point's loss {J_se * np.sqrt(N_FRESH):.0f}")
+point_sd = J_se * np.sqrt(N_FRESH)
+print(f"on {N_FRESH} fresh samples: J = {J_mc:.1f} +- {J_se:.1f} (standard error); standard deviation of one "
+      f"point's loss {point_sd:.0f}, of a 50-minibatch moving average {point_sd / np.sqrt(50 * BATCH_SIZE):.1f}")
 assert abs(J_mc - J) < 4 * J_se
 
 # %% [markdown]
@@ -285,9 +287,9 @@ assert abs(J_mc - J) < 4 * J_se
 # The Monte-Carlo $J$ on 50,000 fresh samples agrees within its standard error, but that standard error is a
 # sizeable fraction of $D_F$ itself: on samples, the identity could only be seen roughly. The training curve below
 # comes down to the floor (the dashed line): its moving average over 50 minibatches of 256 points still carries
-# minibatch noise of a few units (one point's loss has the standard deviation printed above, divided by
-# $\sqrt{256 \cdot 50}$), comparable to the gap $D_F$, so in places it touches the floor or dips below it while the
-# exact $J$ of the final network sits above it.
+# minibatch noise (one point's standard deviation divided by $\sqrt{256 \cdot 50}$, printed last), about a third of
+# the gap $D_F$, so in places it touches the floor or dips below it while the exact $J$ of the final network sits
+# above it.
 
 # %%
 fig, ax = plt.subplots(figsize=(6, 3.2))
@@ -485,10 +487,10 @@ def draw_samples(samples, data, title, *, ring, window, sector_centres, n_shown,
     noise = np.sqrt((1 / k) * (1 - 1 / k) / len(s))  # binomial standard deviation of one sector's share
     axes[2].axhspan(1 / k - 2 * noise, 1 / k + 2 * noise, color="k", alpha=0.1, label="uniform $\\pm$ 2 s.e.")
     axes[2].stairs(sl.metrics.mode_shares(d, sector_centres), edges, baseline=None, color="k", alpha=0.5, label="data")
-    axes[2].stairs(sl.metrics.mode_shares(s, sector_centres), edges, baseline=None, color="C1", lw=2,
-                   label="Langevin")
+    shares = sl.metrics.mode_shares(s, sector_centres)
+    axes[2].stairs(shares, edges, baseline=None, color="C1", lw=2, label="Langevin")
     axes[2].set(xlabel="angle (rad)", ylabel="share of the samples", title=f"angle, {k} sectors",
-                ylim=(0, 2.2 / k))
+                ylim=(0, max(2.2 / k, 1.1 * float(shares.max()))))  # the largest steps pile up in a few sectors
     axes[2].legend(loc="lower right")
     return axes
 
@@ -561,7 +563,7 @@ assert np.all(np.abs(shares - uniform) < 0.5 * uniform), "the learned field's ti
 # Section 7 lets them travel farther along the ring. The Fisher divergence averages these errors over the whole
 # ring, so a loss a few percent above
 # its floor does not guarantee the right angles. (Exercise: feed the network features that make it
-# rotation-invariant, and watch the sector shares.)
+# rotation-equivariant, and watch the sector shares.)
 #
 # ## 7. Interactive: step size and number of steps
 #
@@ -700,9 +702,9 @@ sl.widgets.interactive_figure(
 # <details><summary>Solution 2</summary>
 #
 # The floor is about $-\tfrac12\mathbb E[(r-R)^2/\sigma^4] = -\tfrac{1}{2\sigma^2}$: it moves from about $-50$ to about
-# $-200$ (the cell below computes both by quadrature). The score near the ring is 4 times steeper, so the step size
-# must shrink about 4 times ($a \propto \sigma^2$, as the widget's $a/\sigma^2$ shows) to keep the same
-# discretisation error, and the number of steps must grow to travel the same distance.
+# $-200$ (the cell below computes both by quadrature). The score's slope across the ring, $1/\sigma^2$, is 4 times
+# larger, so the step size must shrink about 4 times ($a \propto \sigma^2$, as the widget's $a/\sigma^2$ shows) to
+# keep the same discretisation error, and the number of steps must grow to travel the same distance.
 # </details>
 #
 # <details><summary>Solution 3</summary>
