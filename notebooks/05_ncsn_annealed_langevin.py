@@ -163,9 +163,9 @@ plt.show()
 # 1/\sqrt{\sigma_\text{data}^2 + \sigma^2}$ of Karras et al. 2022 [6] with $\sigma_\text{data}$ fixed at 1, whatever the
 # data. It gives inputs of unit spread only for data of unit spread. Our data are wider (a standard deviation of about 2
 # for the 1D data of section 3, about 4 per coordinate for the 2D data; both are printed in section 5), so the scaled
-# input has spread about 1 at the largest levels, where the noise dominates, and up to about 3 at the smallest, where
-# the data's own spread does (also printed in section 5): no longer growing with $\sigma$ like the raw input, but not
-# normalised either. Karras et al. set $\sigma_\text{data}$ to the data's standard deviation; the softplus MLP copes
+# input has a spread of order 1 at the largest levels, where the noise dominates, and up to about 3 at the smallest,
+# where the data's own spread does (both also printed in section 5): no longer growing with $\sigma$ like the raw
+# input, but not normalised either. Karras et al. set $\sigma_\text{data}$ to the data's standard deviation; the softplus MLP copes
 # with inputs of a few units (section 3's level errors). The network also gets Fourier features of $\log\sigma$, and
 # divides the output by $\sigma$, because the perturbed score has size about $1/\sigma$ near the data (Song & Ermon 2020
 # [2], technique 3).
@@ -230,7 +230,7 @@ print(f"written-out sampler vs scorelib, {N_CHECK_CHAINS} chains x {CHECK_LEVELS
 # The data of Rosa's note [5], $0.1\,\mathcal N(-3, 1) + 0.9\,\mathcal N(3, 1)$, and its schedule: 16 levels from
 # $\sigma_1 = 2$ to $\sigma_L = 0.5$. At $\sigma_1 = 2$ the perturbed components, each of standard deviation
 # $\sqrt 5 \approx 2.2$, overlap so much that $p_{\sigma_1}$ has a single mode, the small component only a shoulder
-# on its flank; the table below counts the modes at each level. (Exercise 1 follows the rule of thumb of Song & Ermon
+# on its flank; the table below counts the modes at every third level. (Exercise 1 follows the rule of thumb of Song & Ermon
 # 2020 [2] instead.) The training set is a fixed sample of 10 000 points.
 #
 # First the loss, written out as `sl.losses.ncsn_loss` computes it: one level per point drawn uniformly, one
@@ -357,7 +357,7 @@ assert l1_pdf < 0.1 and abs(mass_learned - mass_true) < 0.04
 # %% [markdown]
 # Unlike notebook 01, the density recovered from the smallest level has both modes, in the right places and with
 # roughly the right weights: the larger levels fill the gap between the modes with training points, so the network
-# learned the score on the whole line. Roughly, not exactly: the mass left of 0 printed above is the *model's* share
+# learned the score across the gap between them. Roughly, not exactly: the mass left of 0 printed above is the *model's* share
 # of the small side, and it differs from the true $p_{\sigma_L}$'s by about 0.02. A small error in the score across
 # the gap is enough for that, because the ratio of the densities at the two modes is $\exp\int s\,dx$ between them.
 # No sampler can do better than the model it samples, so this is the yardstick for the samplers below.
@@ -670,9 +670,9 @@ sl.widgets.interactive_figure(
 #   at the edge of sampling error. A finite number of steps per level can only err towards the start's even split
 #   (Exercise 4 measures by how much).
 # - A noise-conditional network learns the scores of all perturbed densities at once with the multi-level DSM loss;
-#   the weights $\lambda(\sigma) = \sigma^2$ keep every level's term below $d/2$ and within a factor of about 10 of the
-#   others, where without them the levels' terms differ by a factor of 33 (1D) and thousands (2D) (section 5's check
-#   on both trained networks).
+#   the weights $\lambda(\sigma) = \sigma^2$ keep the terms of the largest and the smallest level below $d/2$ and
+#   within a factor of about 10 of each other, where without them the two differ by a factor of 33 (1D) and
+#   thousands (2D) (section 5's check on both trained networks).
 # - Annealed Langevin uses steps $a_i = \varepsilon\sigma_i^2/\sigma_L^2$ and a fixed number of steps per level (the
 #   NCSN paper's $\alpha_i$ is $2a_i$).
 # - With learned scores the picture is the same: in 2D the annealed share is as close to 0.2 as with exact scores
