@@ -120,3 +120,19 @@ def test_notebook_has_its_paired_source_in_sync(path):
     assert sources(src.cells) == sources(stored["cells"]), (
         f"{path.name} and {twin.name} differ; regenerate with `python tools/execute_notebooks.py {twin}`"
     )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_names_the_installed_kernel_as_it_describes_itself(path):
+    """JupyterLab rewrites a kernelspec whose display name differs from the installed kernel's when a notebook is
+    opened by its URL, which marks a freshly opened notebook as modified (the browser test opens them from one page,
+    where this does not happen, so it is checked here)."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    spec = KernelSpecManager().get_kernel_spec("python3")
+    stored = json.loads(path.read_text())["metadata"].get("kernelspec")
+    expected = {"name": "python3", "display_name": spec.display_name, "language": spec.language}
+    assert stored == expected, (
+        f"{path.name} stores the kernelspec {stored}; the installed kernel describes itself as {expected}: "
+        "regenerate it with `python tools/execute_notebooks.py`"
+    )
