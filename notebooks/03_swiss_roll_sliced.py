@@ -233,8 +233,7 @@ def decaying_sampler(score_fn, x, key, *, eps, decay, n_steps, temperature=1.0):
 
 decay_settings = dict(eps=DECAY_EPS, decay=DECAY_FACTOR, n_steps=DECAY_N_STEPS)
 samples_decaying = sl.samplers.decaying_langevin(score_ism, x0, key_decay, **decay_settings).samples
-inline = jax.jit(decaying_sampler, static_argnames=("score_fn", "n_steps"))  # the 15 steps unrolled
-np.testing.assert_allclose(inline(score_ism, x0, key_decay, **decay_settings), samples_decaying,
+np.testing.assert_allclose(decaying_sampler(score_ism, x0, key_decay, **decay_settings), samples_decaying,
                            rtol=1e-5, atol=1e-5)
 
 # %% [markdown]

@@ -36,6 +36,17 @@ def _mixture_sample(means, chol, weights, key, n):
     return means[comp] + jnp.einsum("nij,nj->ni", chol[comp], z)
 
 
+def _component_log_probs(means, prec, log_norm, x):
+    diff = x[:, None, :] - means[None]  # (n, k, d)
+    return log_norm[None] - 0.5 * jnp.einsum("nki,kij,nkj->nk", diff, prec, diff)
+
+
+@jax.jit
+def _mixture_score(means, prec, log_norm, x):
+    resp = jax.nn.softmax(_component_log_probs(means, prec, log_norm, x), axis=1)
+    return jnp.einsum("nk,kij,nkj->ni", resp, prec, means[None] - x[:, None, :])
+
+
 class GaussianMixture:
     """A mixture of Gaussians ``sum_k w_k N(mean_k, cov_k)`` in ``d`` dimensions.
 
@@ -120,9 +131,8 @@ class GaussianMixture:
 
     def score(self, x) -> jax.Array:
         """Exact score ``grad_x log p(x)``, shape ``(n, d)``."""
-        resp = self.responsibilities(x)
-        diff = self.means[None] - x[:, None, :]  # (n, k, d)
-        return jnp.einsum("nk,kij,nkj->ni", resp, self._prec, diff)
+        check_points(x, "x", self.dim)
+        return _mixture_score(self.means, self._prec, self._log_norm, x)
 
     def perturbed(self, sigma: float) -> GaussianMixture:
         """The mixture convolved with ``N(0, sigma^2 I)``: each covariance gains ``sigma^2 I``."""

@@ -76,6 +76,13 @@ def mlp_apply(params: Params, x: jax.Array, *, activation: Callable = jax.nn.sof
     """
     d_in = params[0]["w"].shape[0]
     check_points(x, "x", d_in)
+    return _mlp_forward(params, x, activation=activation)
+
+
+# Compiled as one program: called outside jit (metrics, plots, checks), the network otherwise runs op by op, and a
+# fresh machine compiles each of its operations separately for every new batch shape. Inside jit it is inlined.
+@partial(jax.jit, static_argnames="activation")
+def _mlp_forward(params, x, *, activation):
     h = x
     for layer in params[:-1]:
         h = activation(h @ layer["w"] + layer["b"])

@@ -205,3 +205,16 @@ def test_mixture_sample_is_compiled_and_bit_identical_to_op_by_op():
             with jax.disable_jit():
                 expected = np.asarray(mixture.sample(key, n))
             np.testing.assert_array_equal(np.asarray(mixture.sample(key, n)), expected)
+
+
+def test_mixture_score_is_compiled_and_matches_op_by_op():
+    # The score runs as one compiled program (outside jit, a first call compiled each of its operations one by
+    # one); compiled, its operations may be fused, so the two agree to float32 rounding, not bit for bit.
+    covs = [[[0.5, 0.2], [0.2, 0.4]], [[0.3, 0.0], [0.0, 0.3]], [[1.0, -0.5], [-0.5, 1.0]]]
+    mixture = sl.data.GaussianMixture(means=[[1.0, -1.0], [-1.0, 1.0], [2.0, 2.0]], covs=covs, weights=[0.6, 0.2, 0.2])
+    x = jax.random.normal(jax.random.key(0), (300, 2)) * 3
+    with jax.disable_jit():
+        expected = np.asarray(mixture.score(x))
+    np.testing.assert_allclose(np.asarray(mixture.score(x)), expected, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="columns"):
+        mixture.score(jnp.zeros((4, 3)))
