@@ -560,10 +560,37 @@ assert np.all(np.abs(shares - uniform) < 0.5 * uniform), "the learned field's ti
 # has no tangential component), while the network, which has no built-in rotation symmetry, has small tangential
 # components that vary with the angle: where they point towards each other, chains gather; where they point apart,
 # the ring thins out. So the chains drift towards the network's own stationary law, whose angle is not uniform.
-# Section 7 lets them travel farther along the ring. The Fisher divergence averages these errors over the whole
-# ring, so a loss a few percent above
-# its floor does not guarantee the right angles. (Exercise: feed the network features that make it
-# rotation-equivariant, and watch the sector shares.)
+#
+# Or is it the way in? Most chains start inside the ring and cross the centre, where the network is unreliable
+# (section 5). Chains started on the ring itself, at uniform angles (fresh points of the ring), never go there:
+
+# %%
+x_on_ring = ring.sample(jax.random.fold_in(key_start, 1), N_LANGEVIN)  # an independent draw: uniform angles
+samples_on_ring = sl.samplers.langevin(score_fn, x_on_ring, key_langevin, step_size=STEP_SIZE,
+                                       n_steps=LANGEVIN_STEPS).samples
+_, deviation_ring_start = sector_shares(x_on_ring, sector_centres)
+shares_on_ring, deviation_on_ring = sector_shares(samples_on_ring, sector_centres)
+tilt_correlation = np.corrcoef(shares - uniform, shares_on_ring - uniform)[0, 1]
+angles = np.linspace(-np.pi, np.pi, 720, endpoint=False)
+on_circle = RADIUS * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+field = np.asarray(score_fn(jnp.asarray(on_circle, jnp.float32)))
+tangential = -np.sin(angles) * field[:, 0] + np.cos(angles) * field[:, 1]
+print(f"started on the ring: largest deviation from 1/8 {deviation_ring_start:.1f} s.e. at the start, "
+      f"{deviation_on_ring:.1f} s.e. after {LANGEVIN_STEPS} steps")
+print(f"sector shares, started on the ring: {np.round(shares_on_ring, 3).tolist()}")
+print(f"correlation of the two runs' deviations from 1/8, sector by sector: {tilt_correlation:.2f}")
+print(f"the learned field on the circle r = R: tangential component rms {np.sqrt(np.mean(tangential**2)):.1f} "
+      f"(the exact score's is 0)")
+assert deviation_ring_start < 3 and deviation_on_ring > 4, "chains that never cross the centre tilt too"
+assert tilt_correlation > 0.7, "and in the same sectors"
+
+# %% [markdown]
+# They start uniform and end as tilted as the chains from the broad start (the printed largest deviations), in the
+# same sectors (the printed correlation of the two runs' deviations): the field along the ring does it, not the way
+# in. On the ring the network's field has a tangential component of the printed size, where the exact score has
+# none. Section 7 lets the chains travel farther along the ring. The Fisher divergence averages these errors over
+# the whole ring, so a loss a few percent above its floor does not guarantee the right angles. (Exercise: feed the
+# network features that make it rotation-equivariant, and watch the sector shares.)
 #
 # ## 7. Interactive: step size and number of steps
 #
@@ -678,7 +705,8 @@ sl.widgets.interactive_figure(
 #   but not its uniform angle: its sector shares deviate from $1/8$ by several standard errors, and by more once the
 #   chains have travelled farther along the ring (the table of section 7), while with the exact score they stay
 #   uniform within sampling noise. A small loss gap does not mean correct samples: tangential errors that vary with
-#   the angle gather the chains where nothing restores a uniform angle.
+#   the angle gather the chains where nothing restores a uniform angle (chains started on the ring at uniform
+#   angles tilt the same way, in the same sectors).
 # - The step size trades speed for accuracy: too large a step thickens the ring as
 #   $\sigma/\sqrt{1 - a/(2\sigma^2)}$ predicts (twice the width at $a = 1.5\sigma^2$, in the table and the widget).
 #
