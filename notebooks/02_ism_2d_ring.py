@@ -561,36 +561,47 @@ assert np.all(np.abs(shares - uniform) < 0.5 * uniform), "the learned field's ti
 # components that vary with the angle: where they point towards each other, chains gather; where they point apart,
 # the ring thins out. So the chains drift towards the network's own stationary law, whose angle is not uniform.
 #
-# Or is it the way in? Most chains start inside the ring and cross the centre, where the network is unreliable
-# (section 5). Chains started on the ring itself, at uniform angles (fresh points of the ring), never go there:
+# Or is it the way in? About 6 chains in 10 start inside the ring, and each crosses the field off the ring on its way
+# there, where the network has seen few data points. Chains started on the ring itself, at uniform angles (fresh
+# points of the ring), skip the way in. If the field along the ring is what tilts them, it also says by how much.
+# The chains lie evenly along the ring, $N/(2\pi R)$ per unit length, and in $n$ steps each moves about $a\,n\,T$
+# along it, $T(\theta)$ being the learned field's tangential component (the noise moves as many chains each way
+# while they are spread evenly). So $N a n\,T(\theta)/(2\pi R)$ chains cross the ring at angle $\theta$, and a
+# sector's share changes by what enters at one edge minus what leaves at the other:
+# $a\,n\,(T(\theta_{\text{lo}}) - T(\theta_{\text{hi}}))/(2\pi R)$.
 
 # %%
-x_on_ring = ring.sample(jax.random.fold_in(key_start, 1), N_LANGEVIN)  # an independent draw: uniform angles
-samples_on_ring = sl.samplers.langevin(score_fn, x_on_ring, key_langevin, step_size=STEP_SIZE,
-                                       n_steps=LANGEVIN_STEPS).samples
-_, deviation_ring_start = sector_shares(x_on_ring, sector_centres)
+x_on_ring = ring.sample(jax.random.fold_in(key_start, 1), N_LANGEVIN)  # independent draws: uniform angles
+samples_on_ring = sl.samplers.langevin(score_fn, x_on_ring, jax.random.fold_in(key_langevin, 1),
+                                       step_size=STEP_SIZE, n_steps=LANGEVIN_STEPS).samples
+start_shares, deviation_ring_start = sector_shares(x_on_ring, sector_centres)
 shares_on_ring, deviation_on_ring = sector_shares(samples_on_ring, sector_centres)
 tilt_correlation = np.corrcoef(shares - uniform, shares_on_ring - uniform)[0, 1]
-angles = np.linspace(-np.pi, np.pi, 720, endpoint=False)
-on_circle = RADIUS * np.stack([np.cos(angles), np.sin(angles)], axis=1)
-field = np.asarray(score_fn(jnp.asarray(on_circle, jnp.float32)))
-tangential = -np.sin(angles) * field[:, 0] + np.cos(angles) * field[:, 1]
+edges = -np.pi + np.arange(N_SECTORS + 1) * 2 * np.pi / N_SECTORS
+field = np.asarray(score_fn(jnp.asarray(RADIUS * np.stack([np.cos(edges), np.sin(edges)], axis=1), jnp.float32)))
+tangential = -np.sin(edges) * field[:, 0] + np.cos(edges) * field[:, 1]  # T at each sector edge, on r = R
+predicted = STEP_SIZE * LANGEVIN_STEPS * (tangential[:-1] - tangential[1:]) / (2 * np.pi * RADIUS)
+observed = shares_on_ring - start_shares
+mechanism_correlation = np.corrcoef(predicted, observed)[0, 1]
+size_ratio = np.sqrt(np.mean(observed**2) / np.mean(predicted**2))
 print(f"started on the ring: largest deviation from 1/8 {deviation_ring_start:.1f} s.e. at the start, "
-      f"{deviation_on_ring:.1f} s.e. after {LANGEVIN_STEPS} steps")
-print(f"sector shares, started on the ring: {np.round(shares_on_ring, 3).tolist()}")
+      f"{deviation_on_ring:.1f} s.e. after {LANGEVIN_STEPS} steps (from the broad start: {deviation:.1f})")
 print(f"correlation of the two runs' deviations from 1/8, sector by sector: {tilt_correlation:.2f}")
-print(f"the learned field on the circle r = R: tangential component rms {np.sqrt(np.mean(tangential**2)):.1f} "
-      f"(the exact score's is 0)")
-assert deviation_ring_start < 3 and deviation_on_ring > 4, "chains that never cross the centre tilt too"
-assert tilt_correlation > 0.7, "and in the same sectors"
+print(f"change of each sector's share, predicted from T: {np.round(predicted, 3).tolist()}")
+print(f"                                       observed: {np.round(observed, 3).tolist()}")
+print(f"correlation {mechanism_correlation:.2f}; observed / predicted size (rms) {size_ratio:.2f}")
+assert deviation_ring_start < 3 and deviation_on_ring > 4, "chains that start on the ring tilt too"
+assert tilt_correlation > 0.7, "in largely the same sectors"
+assert mechanism_correlation > 0.8 and 0.6 < size_ratio < 1.6, "the tangential field predicts the tilt"
 
 # %% [markdown]
-# They start uniform and end as tilted as the chains from the broad start (the printed largest deviations), in the
-# same sectors (the printed correlation of the two runs' deviations): the field along the ring does it, not the way
-# in. On the ring the network's field has a tangential component of the printed size, where the exact score has
-# none. Section 7 lets the chains travel farther along the ring. The Fisher divergence averages these errors over
-# the whole ring, so a loss a few percent above its floor does not guarantee the right angles. (Exercise: feed the
-# network features that make it rotation-equivariant, and watch the sector shares.)
+# They start uniform and end about as tilted as the chains from the broad start (the printed largest deviations),
+# in largely the same sectors (the printed correlation of the two runs' deviations), and each sector's change is the
+# one the tangential field predicts, sector by sector and in size (the printed prediction, observation, correlation
+# and ratio of their sizes). The field along the ring does it; the way in is not needed. The exact score has no
+# tangential component at all. Section 7 lets the chains travel farther along the ring. The Fisher divergence
+# averages these errors over the whole ring, so a loss a few percent above its floor does not guarantee the right
+# angles. (Exercise: feed the network features that make it rotation-equivariant, and watch the sector shares.)
 #
 # ## 7. Interactive: step size and number of steps
 #
@@ -705,8 +716,8 @@ sl.widgets.interactive_figure(
 #   but not its uniform angle: its sector shares deviate from $1/8$ by several standard errors, and by more once the
 #   chains have travelled farther along the ring (the table of section 7), while with the exact score they stay
 #   uniform within sampling noise. A small loss gap does not mean correct samples: tangential errors that vary with
-#   the angle gather the chains where nothing restores a uniform angle (chains started on the ring at uniform
-#   angles tilt the same way, in the same sectors).
+#   the angle gather the chains where nothing restores a uniform angle: chains started on the ring at uniform
+#   angles tilt in largely the same sectors, by what the field's tangential component predicts sector by sector.
 # - The step size trades speed for accuracy: too large a step thickens the ring as
 #   $\sigma/\sqrt{1 - a/(2\sigma^2)}$ predicts (twice the width at $a = 1.5\sigma^2$, in the table and the widget).
 #

@@ -100,6 +100,7 @@ def lab(every_cpu):
         ("notebook-extension/tracker", '{"windowingMode": "none"}'),
         ("apputils-extension/sessionDialogs", '{"autoStartDefaultKernel": true}'),
         ("apputils-extension/notification", '{"fetchNews": "false", "checkForUpdates": false}'),
+        ("docmanager-extension/plugin", '{"autosave": false}'),  # a save would clear the modified mark unseen
     ):
         folder, plugin_name = plugin.split("/")
         path = work / "settings" / "@jupyterlab" / folder / f"{plugin_name}.jupyterlab-settings"
@@ -326,8 +327,10 @@ def test_stored_notebooks_open_clean(lab, browser):
 
     One JupyterLab page opens the seven notebooks one after another, as a reader does from the file browser; each
     starts its kernel, whose reply (language, Python version) JupyterLab writes into the notebook. Opened this way, a
-    wrong kernelspec display name would not mark a notebook modified (a page that opens it by its URL would), so
-    tests/test_notebooks_stored.py checks the stored kernelspec against the installed kernel. One page instead of
+    wrong kernelspec display name may not mark a notebook modified (it depends on whether the kernel connects before
+    the content has loaded), so tests/test_notebooks_stored.py checks the stored kernelspec against the installed
+    kernel. Every stored figure must be rendered, so that an output area that failed to render cannot pass the text
+    check by being empty. One page instead of
     one per notebook: JupyterLab starts once, not seven times (with a page per notebook this test took 35 s on two
     cores, now about 21 s).
     """
@@ -355,14 +358,20 @@ def test_stored_notebooks_open_clean(lab, browser):
     page.wait_for_timeout(2000)  # anything that would mark a document modified on load has happened
     problems = []
     for name in names:
-        dirty, texts = page.evaluate("""(path) => {
+        dirty, texts, images = page.evaluate("""(path) => {
             const app = window.jupyterapp;
             const panel = [...app.shell.widgets('main')].find(w => w.context && w.context.path === path);
             app.shell.activateById(panel.id);
             const outputs = [...panel.node.querySelectorAll('.jp-OutputArea-output')];
-            return [panel.context.model.dirty, outputs.map(o => o.innerText).join(' ')];
+            return [panel.context.model.dirty, outputs.map(o => o.innerText).join(' '),
+                    panel.node.querySelectorAll('.jp-OutputArea-output img').length];
         }""", name)
-        stored_python = json.loads((ROOT / "notebooks" / name).read_text())["metadata"]["language_info"]["version"]
+        stored = json.loads((ROOT / "notebooks" / name).read_text())
+        figures = sum(any(mime.startswith("image/") for mime in o.get("data", {}))
+                      for c in stored["cells"] for o in c.get("outputs", []))
+        if images != figures:
+            problems.append(f"{name}: {images} figures rendered, {figures} stored")
+        stored_python = stored["metadata"]["language_info"]["version"]
         if stored_python == platform.python_version():
             if dirty:
                 problems.append(f"{name} opens marked as modified")
