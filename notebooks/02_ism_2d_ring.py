@@ -561,8 +561,8 @@ assert np.all(np.abs(shares - uniform) < 0.5 * uniform), "the learned field's ti
 # components that vary with the angle: where they point towards each other, chains gather; where they point apart,
 # the ring thins out. So the chains drift towards the network's own stationary law, whose angle is not uniform.
 #
-# Or is it the way in? About 6 chains in 10 start inside the ring, and each crosses the field off the ring on its way
-# there, where the network has seen few data points. Chains started on the ring itself, at uniform angles (fresh
+# Or is it the way in? About 6 chains in 10 start inside the ring (printed below), and each crosses the field off the
+# ring on its way there, where the network has seen few data points. Chains started on the ring itself, at uniform angles (fresh
 # points of the ring), skip the way in. If the field along the ring is what tilts them, it also says by how much.
 # The chains lie evenly along the ring, $N/(2\pi R)$ per unit length, and in $n$ steps each moves about $a\,n\,T$
 # along it, $T(\theta)$ being the learned field's tangential component (the noise moves as many chains each way
@@ -584,6 +584,7 @@ predicted = STEP_SIZE * LANGEVIN_STEPS * (tangential[:-1] - tangential[1:]) / (2
 observed = shares_on_ring - start_shares
 mechanism_correlation = np.corrcoef(predicted, observed)[0, 1]
 size_ratio = np.sqrt(np.mean(observed**2) / np.mean(predicted**2))
+print(f"broad start: a share {np.mean(np.linalg.norm(np.asarray(x0), axis=1) < RADIUS):.2f} of the chains inside the ring")
 print(f"started on the ring: largest deviation from 1/8 {deviation_ring_start:.1f} s.e. at the start, "
       f"{deviation_on_ring:.1f} s.e. after {LANGEVIN_STEPS} steps (from the broad start: {deviation:.1f})")
 print(f"correlation of the two runs' deviations from 1/8, sector by sector: {tilt_correlation:.2f}")

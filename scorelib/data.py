@@ -117,9 +117,7 @@ class GaussianMixture:
     def component_log_probs(self, x) -> jax.Array:
         """``log(w_k N(x; mean_k, cov_k))`` for every point and component, ``(n, k)``."""
         check_points(x, "x", self.dim)
-        diff = x[:, None, :] - self.means[None]  # (n, k, d)
-        maha = jnp.einsum("nki,kij,nkj->nk", diff, self._prec, diff)
-        return self._log_norm[None] - 0.5 * maha
+        return _component_log_probs(self.means, self._prec, self._log_norm, x)
 
     def log_prob(self, x) -> jax.Array:
         """Log density at ``x``, shape ``(n,)``."""

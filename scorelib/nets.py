@@ -72,7 +72,9 @@ def mlp_apply(params: Params, x: jax.Array, *, activation: Callable = jax.nn.sof
     Args:
       params: layers from :func:`mlp_init`.
       x: ``(n, d_in)`` inputs.
-      activation: the nonlinearity between layers (none after the last).
+      activation: the nonlinearity between layers (none after the last), a JAX function. The network is
+        compiled once per activation object: pass a module-level function (``jax.nn.softplus``), not a new
+        ``lambda`` at every call.
     """
     d_in = params[0]["w"].shape[0]
     check_points(x, "x", d_in)
