@@ -39,9 +39,9 @@ def test_stub_is_reported_not_attempted(check, capsys):
     ids=[f"{c.name}-{m.replace(' ', '_')}" for c in CHECKS for m in c.mistakes],
 )
 def test_mistake_fails_with_its_message(check, mistake):
-    wrong, words = check.mistakes[mistake]
-    with pytest.raises(ExerciseError, match=re.escape(words)):
-        check(wrong)
+    slip = check.mistakes[mistake]
+    with pytest.raises(ExerciseError, match=re.escape(slip.expected_words)):
+        check(slip.fn)
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=IDS)
@@ -72,3 +72,16 @@ def test_compare_explains_shape_sign_factor_and_nonfinite():
         with pytest.raises(ExerciseError, match=words):
             sl.exercises._core.compare(got, good, what="the value", inputs=good)
     sl.exercises._core.compare(good * (1 + 1e-6), good, what="the value")
+
+
+def test_each_mistake_is_declared_once_as_a_slip():
+    from scorelib.exercises._core import Slip, known, register
+
+    with pytest.raises(ValueError, match="which words"):
+        Slip(lambda x: x)  # no message of its own and no words: the tests could not check its failure
+    with pytest.raises(ValueError, match="must be a Slip"):
+        register("01", reference=abs, mistakes={"flipped sign": (lambda x: -x, "sign")})
+    mistakes = {"sign": Slip(lambda x: -x, words="wrong sign"), "double": Slip(lambda x: 2 * x, "twice"),
+                "quoted": Slip(lambda x: x + 1, lambda x: f"off by one at {x}", words="off by one")}
+    assert known(mistakes, 3) == {"twice": 6, "off by one at 3": 4}  # the generic diagnoses need no entry
+    assert known(mistakes, 3, output=lambda fn: [fn(1), fn(2)]) == {"twice": [2, 4], "off by one at 3": [2, 3]}

@@ -7,7 +7,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["CHECKS", "Check", "ExerciseError", "agrees", "attempt", "compare", "compare_density", "register"]
+__all__ = ["CHECKS", "Check", "ExerciseError", "Slip", "agrees", "attempt", "compare", "compare_density", "known",
+           "register"]
 
 
 class ExerciseError(AssertionError):
@@ -19,6 +20,45 @@ class _NotAttempted(Exception):
 
 
 @dataclasses.dataclass(frozen=True)
+class Slip:
+    """A known mistake in an exercise: a wrong solution, and what the check tells the student who makes it.
+
+    Each mistake is declared once, as a ``Slip`` in the check's ``mistakes``: the check recognises it by its output
+    (:func:`known`), and the tests require that it fails with its message.
+
+    Attributes:
+      fn: the wrong solution, called like the reference.
+      message: what the check says when an answer equals ``fn``'s output; a function of the check's inputs for a
+        message that quotes them; ``None`` when another diagnosis catches the mistake (the wrong sign, a constant
+        factor, the wrong shape, a nan, or a check of its own).
+      words: what the check's message must contain (the tests require it); by default the whole ``message``.
+    """
+
+    fn: Callable
+    message: str | Callable | None = None
+    words: str | None = None
+
+    def __post_init__(self):
+        if self.words is None and not isinstance(self.message, str):
+            raise ValueError("a Slip without a fixed message must say which words its failure message contains")
+
+    @property
+    def expected_words(self) -> str:
+        return self.message if self.words is None else self.words
+
+
+def known(mistakes: dict, *args, output: Callable | None = None) -> dict:
+    """The ``known`` of :func:`compare`: ``{message: the output of the mistake}`` for each mistake with a message.
+
+    Each wrong solution is called with ``args``; ``output(fn)`` instead builds the compared value when it takes
+    more than one call (one per case) or a part of the result. A message that is a function gets ``args``.
+    """
+    return {(slip.message(*args) if callable(slip.message) else slip.message):
+            (output(slip.fn) if output is not None else slip.fn(*args))
+            for slip in mistakes.values() if slip.message is not None}
+
+
+@dataclasses.dataclass(frozen=True)
 class Check:
     """One exercise check and what the tests feed it.
 
@@ -27,7 +67,7 @@ class Check:
       notebook: the notebook whose Exercises section asks for the function (``"02"``).
       fn: the check itself: ``fn(student_fn)`` prints "correct" or "not attempted yet", or raises.
       reference: a correct solution (the tests require ``fn(reference)`` to pass).
-      mistakes: ``{description: (wrong_solution, words the message must contain)}``; always has a flipped sign.
+      mistakes: ``{description: Slip}``, the mistakes it recognises; always a flipped sign among them.
     """
 
     name: str
@@ -44,8 +84,11 @@ CHECKS: list[Check] = []
 
 
 def register(notebook: str, reference: Callable, mistakes: dict):
-    """Decorator: add a check to :data:`CHECKS` with its reference solution and the mistakes it must catch."""
-    if not any("sign" in words.lower() for _, words in mistakes.values()):
+    """Decorator: add a check to :data:`CHECKS` with its reference solution and the mistakes (:class:`Slip`) it
+    must recognise."""
+    if not all(isinstance(slip, Slip) for slip in mistakes.values()):
+        raise ValueError("each mistake must be a Slip(wrong_solution, message, words)")
+    if not any("sign" in slip.expected_words.lower() for slip in mistakes.values()):
         raise ValueError("every check must list a flipped-sign mistake whose message mentions the sign")
 
     def wrap(check_fn):

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from scorelib.data import GaussianMixture
-from scorelib.exercises._core import agrees, attempt, compare, compare_density, register
+from scorelib.exercises._core import Slip, agrees, attempt, compare, compare_density, known, register
 from scorelib.losses import ism_loss
 from scorelib.nets import mlp_apply, mlp_init
 
@@ -57,17 +57,25 @@ def _no_weights(x, weights, means, stds):
     return _from_logits(-log_sd - 0.5 * z2, comp)
 
 
-@register(
-    "01",
-    reference=_mixture_reference,
-    mistakes={
-        "flipped sign": (lambda x, w, m, s: -_mixture_reference(x, w, m, s), "wrong sign"),
-        "standard deviation for variance": (_std_not_variance, "variance"),
-        "prior weights for responsibilities": (_prior_weights, "responsibilities"),
-        "no 1/std in the responsibilities": (_no_std_normaliser, "1 / std_k"),
-        "no weights in the responsibilities": (_no_weights, "weights w_k are missing"),
-    },
-)
+_MIXTURE_SLIPS = {
+    "flipped sign": Slip(lambda x, w, m, s: -_mixture_reference(x, w, m, s), words="wrong sign"),
+    "standard deviation for variance": Slip(
+        _std_not_variance, "it divides by the standard deviation where the variance belongs: the score of N(mu, "
+        "std^2) is (mu - x) / std^2 (section 3's straight lines have slope -1 / std^2)."),
+    "prior weights for responsibilities": Slip(
+        _prior_weights, "it averages the components' scores with the weights w_k. The score of a mixture averages "
+        "them with the responsibilities r_k(x) = w_k N(x; mu_k, std_k^2) / p(x), which depend on x: that is why "
+        "section 3's score jumps between the modes."),
+    "no 1/std in the responsibilities": Slip(
+        _no_std_normaliser, "the responsibilities leave out the 1 / std_k of each component's density; it matters "
+        "as soon as the components have different widths, as here. Add -log(std_k) to each log term."),
+    "no weights in the responsibilities": Slip(
+        _no_weights, "the weights w_k are missing from the responsibilities: add log(w_k) to each component's log "
+        "density before the softmax."),
+}
+
+
+@register("01", reference=_mixture_reference, mistakes=_MIXTURE_SLIPS)
 def check_mixture_score_1d(mixture_score_1d):
     """Check ``mixture_score_1d(x, weights, means, stds) -> (n, 1)``, the score of a 1D Gaussian mixture."""
     for weights, means, stds in _MIXTURES:
@@ -77,19 +85,7 @@ def check_mixture_score_1d(mixture_score_1d):
         if agrees(got, expected, rtol=1e-4, atol=1e-3):  # the slips below are computed only for a wrong answer
             continue
         compare_density(got, expected, what=f"mixture_score_1d(x, {weights}, {means}, {stds})",
-                inputs=_POINTS, rtol=1e-4, atol=1e-3, known={
-                    "it divides by the standard deviation where the variance belongs: the score of N(mu, std^2) is "
-                    "(mu - x) / std^2 (section 3's straight lines have slope -1 / std^2).":
-                        _std_not_variance(*args),
-                    "it averages the components' scores with the weights w_k. The score of a mixture averages them "
-                    "with the responsibilities r_k(x) = w_k N(x; mu_k, std_k^2) / p(x), which depend on x: that is "
-                    "why section 3's score jumps between the modes.": _prior_weights(*args),
-                    "the responsibilities leave out the 1 / std_k of each component's density; it matters as soon "
-                    "as the components have different widths, as here. Add -log(std_k) to each log term.":
-                        _no_std_normaliser(*args),
-                    "the weights w_k are missing from the responsibilities: add log(w_k) to each component's log "
-                    "density before the softmax.": _no_weights(*args),
-                })
+                        inputs=_POINTS, rtol=1e-4, atol=1e-3, known=known(_MIXTURE_SLIPS, *args))
     return (f"Matches sl.data.GaussianMixture(...).score on {len(_MIXTURES)} mixtures with unequal widths, from "
             f"x = {_POINTS[0, 0]:.0f} to {_POINTS[-1, 0]:.0f}.")
 
@@ -118,16 +114,22 @@ def _reg_from(score_fn, x, lam, *, half=0.5, slope_sign=1.0, penalise_score=Fals
     return half * s**2 + slope_sign * ds + lam * penalty
 
 
-@register(
-    "01",
-    reference=_reg_reference,
-    mistakes={
-        "flipped sign of the derivative term": (lambda f, x, lam: _reg_from(f, x, lam, slope_sign=-1.0), "sign"),
-        "no 1/2": (lambda f, x, lam: _reg_from(f, x, lam, half=1.0), "1/2"),
-        "penalty on the score": (lambda f, x, lam: _reg_from(f, x, lam, penalise_score=True), "derivative"),
-        "the mean, not per point": (lambda f, x, lam: jnp.mean(_reg_reference(f, x, lam)), "shape"),
-    },
-)
+_REG_SLIPS = {
+    "flipped sign of the derivative term": Slip(
+        lambda f, x, lam: _reg_from(f, x, lam, slope_sign=-1.0),
+        "the derivative term s'(x) has the wrong sign. Integrating the cross term by parts turns -E[s_theta s*] into "
+        "+E[s_theta'] (section 2): the loss is 0.5 s^2 + s' + lam s'^2."),
+    "no 1/2": Slip(lambda f, x, lam: _reg_from(f, x, lam, half=1.0),
+                   "the factor 1/2 in front of s(x)^2 is missing (section 2: 0.5 s^2 + s')."),
+    "penalty on the score": Slip(
+        lambda f, x, lam: _reg_from(f, x, lam, penalise_score=True),
+        "the penalty is on the score; Kingma & LeCun's regulariser penalises its derivative, lam * s'(x)^2 "
+        "(section 8)."),
+    "the mean, not per point": Slip(lambda f, x, lam: jnp.mean(_reg_reference(f, x, lam)), words="shape"),
+}
+
+
+@register("01", reference=_reg_reference, mistakes=_REG_SLIPS)
 def check_regularised_ism(regularised_ism_per_point):
     """Check ``regularised_ism_per_point(score_fn, x, lam) -> (n,)``: 0.5 s^2 + s' + lam s'^2 at every point."""
     for name, score_fn, lam in _MODELS:
@@ -137,14 +139,6 @@ def check_regularised_ism(regularised_ism_per_point):
         if agrees(got, expected, rtol=1e-4, atol=1e-4):  # the slips below are computed only for a wrong answer
             continue
         compare(got, expected, what=f"regularised_ism_per_point for {name}, lam = {lam},",
-                inputs=_X, rtol=1e-4, atol=1e-4, known={
-                    "the derivative term s'(x) has the wrong sign. Integrating the cross term by parts turns "
-                    "-E[s_theta s*] into +E[s_theta'] (section 2): the loss is 0.5 s^2 + s' + lam s'^2.":
-                        _reg_from(score_fn, x, lam, slope_sign=-1.0),
-                    "the factor 1/2 in front of s(x)^2 is missing (section 2: 0.5 s^2 + s').":
-                        _reg_from(score_fn, x, lam, half=1.0),
-                    "the penalty is on the score; Kingma & LeCun's regulariser penalises its derivative, "
-                    "lam * s'(x)^2 (section 8).": _reg_from(score_fn, x, lam, penalise_score=True),
-                })
+                inputs=_X, rtol=1e-4, atol=1e-4, known=known(_REG_SLIPS, score_fn, x, lam))
     return (f"Matches sl.losses.ism_loss(score_fn, x, reg=lam, reduction='none') on {len(_MODELS)} score models, "
             "so its mean is the regularised loss of section 8.")

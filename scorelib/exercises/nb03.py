@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from scorelib.data import GaussianMixture
-from scorelib.exercises._core import ExerciseError, agrees, attempt, compare, register
+from scorelib.exercises._core import ExerciseError, Slip, agrees, attempt, compare, known, register
 from scorelib.losses import jacobian_diagonal, ssm_loss
 from scorelib.nets import mlp_apply, mlp_init
 
@@ -85,16 +85,21 @@ _VR_CASES = (
 )
 
 
-@register(
-    "03",
-    reference=_ssm_vr_reference,
-    mistakes={
-        "flipped sign of the trace term": (_vr_flipped, "sign"),
-        "plain SSM's norm term": (_vr_plain_ssm, "plain SSM"),
-        "1^T J v for v^T J v": (_vr_no_v, "multiply"),
-        "no 1/2": (_vr_no_half, "1/2"),
-    },
-)
+_VR_SLIPS = {
+    "flipped sign of the trace term": Slip(
+        _vr_flipped, "the trace term v . J v has the wrong sign. Hutchinson's estimate replaces tr J, which enters "
+        "ISM with a plus sign: v . (J v) + 0.5 |s|^2 (section 4)."),
+    "plain SSM's norm term": Slip(
+        _vr_plain_ssm, "this is plain SSM, with 0.5 (v . s)^2. SSM-VR replaces that term by its expectation over v, "
+        "0.5 |s|^2 (section 4)."),
+    "1^T J v for v^T J v": Slip(
+        _vr_no_v, "the trace term sums the Jacobian-vector product J v over its coordinates (1 . J v); multiply it "
+        "by v first: sum(v * jv, axis=1)."),
+    "no 1/2": Slip(_vr_no_half, "the factor 1/2 in front of |s|^2 is missing."),
+}
+
+
+@register("03", reference=_ssm_vr_reference, mistakes=_VR_SLIPS)
 def check_ssm_vr(ssm_vr_per_point):
     """Check ``ssm_vr_per_point(score_fn, x, v) -> (n,)``: v_n . J(x_n) v_n + 0.5 |s(x_n)|^2 for every point."""
     for name, score_fn, points, kind, seed in _VR_CASES:
@@ -105,17 +110,8 @@ def check_ssm_vr(ssm_vr_per_point):
         got = attempt(ssm_vr_per_point, score_fn, x, v)
         if agrees(got, expected, rtol=1e-4, atol=1e-3):  # the slips below are computed only for a wrong answer
             continue
-        args = (score_fn, x, v)
         compare(got, expected, what=f"ssm_vr_per_point on {name} with {kind} v", inputs=points, rtol=1e-4,
-                atol=1e-3, known={
-                    "the trace term v . J v has the wrong sign. Hutchinson's estimate replaces tr J, which enters "
-                    "ISM with a plus sign: v . (J v) + 0.5 |s|^2 (section 4).": _vr_flipped(*args),
-                    "this is plain SSM, with 0.5 (v . s)^2. SSM-VR replaces that term by its expectation over v, "
-                    "0.5 |s|^2 (section 4).": _vr_plain_ssm(*args),
-                    "the trace term sums the Jacobian-vector product J v over its coordinates (1 . J v); multiply "
-                    "it by v first: sum(v * jv, axis=1).": _vr_no_v(*args),
-                    "the factor 1/2 in front of |s|^2 is missing.": _vr_no_half(*args),
-                })
+                atol=1e-3, known=known(_VR_SLIPS, score_fn, x, v))
     return (f"Matches sl.losses.ssm_loss(..., variance_reduced=True, reduction='none') with the same v, on "
             f"{len(_VR_CASES)} score functions (Gaussian and Rademacher v).")
 
@@ -156,39 +152,37 @@ def _trace_split_keys(score_fn, x, key, n_probes):
     return _probe_trace(score_fn, x, v)
 
 
-def _trace_known(score_fn, x, key, n_probes):
-    args = (score_fn, x, key, n_probes)
-    return {
-        "these are Gaussian probes. Rademacher entries are +1 or -1 with probability 1/2 "
-        "(jax.random.rademacher); then v_i^2 = 1 exactly, and the diagonal of the Jacobian adds no noise "
-        "(section 4's variance table).": _trace_gaussian(*args),
-        "it sums over the probes; average them (divide by n_probes), so that the estimate's expectation is the "
-        "trace.": _trace_summed(*args),
-        "each probe's term sums the Jacobian-vector product J v over its coordinates (1 . J v); multiply it by "
-        "v first: v . (J v).": _trace_no_v(*args),
-        "the probes are +-1 and averaged, but drawn in another layout than the docstring's, so the check cannot "
-        "reproduce them: draw all at once, v = jax.random.rademacher(key, (n_probes, *x.shape), x.dtype), probe j "
-        "of point i being v[j, i].": _trace_other_layout(*args),
-        "the probes are +-1 and averaged, but drawn from split keys, so the check cannot reproduce them: draw all "
-        "at once, v = jax.random.rademacher(key, (n_probes, *x.shape), x.dtype).": _trace_split_keys(*args),
-        "it is the exact trace tr J (d Jacobian-vector products, one per basis vector), not Hutchinson's estimate. "
-        "Average v . (J v) over the n_probes random probes instead: one product per probe, whatever d is.":
-            jnp.sum(jacobian_diagonal(score_fn, x)[1], axis=1),
-    }
+def _exact_trace(score_fn, x, key, n_probes):
+    return jnp.sum(jacobian_diagonal(score_fn, x)[1], axis=1)
 
 
-@register(
-    "03",
-    reference=_trace_reference,
-    mistakes={
-        "flipped sign": (lambda f, x, key, m: -_trace_reference(f, x, key, m), "wrong sign"),
-        "Gaussian probes": (_trace_gaussian, "Gaussian probes"),
-        "summed over probes": (_trace_summed, "average them"),
-        "1^T J v for v^T J v": (_trace_no_v, "multiply"),
-        "another layout of the probes": (_trace_other_layout, "another layout"),
-        "the exact trace": (lambda f, x, key, m: jnp.sum(jacobian_diagonal(f, x)[1], axis=1), "exact trace"),
-    },
-)
+_TRACE_SLIPS = {
+    "flipped sign": Slip(lambda f, x, key, m: -_trace_reference(f, x, key, m), words="wrong sign"),
+    "Gaussian probes": Slip(
+        _trace_gaussian, "these are Gaussian probes. Rademacher entries are +1 or -1 with probability 1/2 "
+        "(jax.random.rademacher); then v_i^2 = 1 exactly, and the diagonal of the Jacobian adds no noise (section "
+        "4's variance table)."),
+    "summed over probes": Slip(
+        _trace_summed, "it sums over the probes; average them (divide by n_probes), so that the estimate's "
+        "expectation is the trace."),
+    "1^T J v for v^T J v": Slip(
+        _trace_no_v, "each probe's term sums the Jacobian-vector product J v over its coordinates (1 . J v); "
+        "multiply it by v first: v . (J v)."),
+    "another layout of the probes": Slip(
+        _trace_other_layout, "the probes are +-1 and averaged, but drawn in another layout than the docstring's, so "
+        "the check cannot reproduce them: draw all at once, v = jax.random.rademacher(key, (n_probes, *x.shape), "
+        "x.dtype), probe j of point i being v[j, i]."),
+    "probes from split keys": Slip(
+        _trace_split_keys, "the probes are +-1 and averaged, but drawn from split keys, so the check cannot "
+        "reproduce them: draw all at once, v = jax.random.rademacher(key, (n_probes, *x.shape), x.dtype)."),
+    "the exact trace": Slip(
+        _exact_trace, "it is the exact trace tr J (d Jacobian-vector products, one per basis vector), not "
+        "Hutchinson's estimate. Average v . (J v) over the n_probes random probes instead: one product per probe, "
+        "whatever d is."),
+}
+
+
+@register("03", reference=_trace_reference, mistakes=_TRACE_SLIPS)
 def check_hutchinson_rademacher(rademacher_trace):
     """Check ``rademacher_trace(score_fn, x, key, n_probes) -> (n,)``, Hutchinson's estimate of tr J(x_n)."""
     # 1. A diagonal Jacobian: every Rademacher probe gives the trace exactly, whatever the draw.
@@ -197,7 +191,8 @@ def check_hutchinson_rademacher(rademacher_trace):
     got = attempt(rademacher_trace, _elementwise_score, x, key, n_probes)
     if not agrees(got, _elementwise_trace(x), rtol=1e-4, atol=1e-3):  # slips computed only for a wrong answer
         compare(got, _elementwise_trace(x), what="rademacher_trace on the score -x^3 + sin(x) (a diagonal Jacobian)",
-                inputs=_POINTS_3D, rtol=1e-4, atol=1e-3, known=_trace_known(_elementwise_score, x, key, n_probes))
+                inputs=_POINTS_3D, rtol=1e-4, atol=1e-3,
+                known=known(_TRACE_SLIPS, _elementwise_score, x, key, n_probes))
     # 2. A dense Jacobian: the estimate is random; with the docstring's draw it is reproducible.
     score_fn, key, n_probes = (lambda y: _MIXTURE_3D.score(y)), jax.random.key(3037), 3
     got = attempt(rademacher_trace, score_fn, x, key, n_probes)
@@ -207,7 +202,7 @@ def check_hutchinson_rademacher(rademacher_trace):
         if agrees(got, expected, rtol=1e-4, atol=2e-3):
             return _hutchinson_passed(n_probes)
         compare(got, expected, what="rademacher_trace on a 3D Gaussian mixture's score (a dense Jacobian)",
-                inputs=_POINTS_3D, rtol=1e-4, atol=2e-3, known=_trace_known(score_fn, x, key, n_probes))
+                inputs=_POINTS_3D, rtol=1e-4, atol=2e-3, known=known(_TRACE_SLIPS, score_fn, x, key, n_probes))
     except ExerciseError as err:
         if "furthest off" not in str(err):
             raise

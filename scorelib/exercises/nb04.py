@@ -8,7 +8,7 @@ import numpy as np
 from jax.scipy.special import logsumexp
 
 from scorelib.data import kde
-from scorelib.exercises._core import agrees, attempt, compare_density, register
+from scorelib.exercises._core import Slip, agrees, attempt, compare_density, known, register
 
 __all__ = ["check_kde_log_prob", "check_kde_denoiser"]
 
@@ -68,18 +68,29 @@ def _log_prob_h_in_exponent(points, h, x):
     return logsumexp(-_sq_dist(points, x) / (2 * h), axis=1) - np.log(m) - 0.5 * d * np.log(2 * np.pi * h**2)
 
 
-@register(
-    "04",
-    reference=_log_prob_reference,
-    mistakes={
-        "flipped sign in the exponent": (_log_prob_exponent_sign, "sign"),
-        "the naive log(sum(exp))": (_log_prob_naive, "logsumexp"),
-        "a sum instead of a mean": (_log_prob_no_mean, "1/m"),
-        "no normalising constant": (_log_prob_no_normalisation, "normalising constant"),
-        "the 2D constant in 3D": (_log_prob_two_d_constant, "d/2"),
-        "h instead of h^2 in the exponent": (_log_prob_h_in_exponent, "h^2"),
-    },
-)
+_LOG_PROB_SLIPS = {
+    "flipped sign in the exponent": Slip(
+        _log_prob_exponent_sign, "the sign of the exponent is flipped: each kernel is exp(-|x - x_i|^2 / (2 h^2)), "
+        "largest at its own sample, so the exponents are minus the squared distances over 2 h^2."),
+    "the naive log(sum(exp))": Slip(_log_prob_naive, words="logsumexp"),  # nan far away: the underflow hint
+    "a sum instead of a mean": Slip(
+        _log_prob_no_mean, lambda points, h, x: (
+            f"it is log(m) = {np.log(len(points)):.3f} too large everywhere, m the number of samples: the kernels "
+            "are summed; the KDE averages them (the 1/m), so subtract log(m) after the logsumexp."),
+        words="1/m"),
+    "no normalising constant": Slip(
+        _log_prob_no_normalisation, "the Gaussian's normalising constant (2 pi h^2)^(-d/2) is missing: subtract "
+        "(d/2) log(2 pi h^2)."),
+    "the 2D constant in 3D": Slip(
+        _log_prob_two_d_constant, "the normalising constant is the 2D one, 1 / (2 pi h^2); in d dimensions it is "
+        "(2 pi h^2)^(-d/2), with d = points.shape[1]: subtract (d/2) log(2 pi h^2)."),
+    "h instead of h^2 in the exponent": Slip(
+        _log_prob_h_in_exponent, "the squared distances are divided by 2 h; the kernel's exponent is "
+        "-|x - x_i|^2 / (2 h^2), with the variance h^2."),
+}
+
+
+@register("04", reference=_log_prob_reference, mistakes=_LOG_PROB_SLIPS)
 def check_kde_log_prob(kde_log_prob):
     """Check ``kde_log_prob(points, h, x) -> (n,)``, the KDE's log density, near the samples and far from them."""
     for points, x, h in _CASES:
@@ -89,25 +100,13 @@ def check_kde_log_prob(kde_log_prob):
         what = f"kde_log_prob(points, h={h}, x) with {len(points)} points in {points.shape[1]}D"
         if agrees(got, expected, rtol=1e-4, atol=1e-3):
             continue
-        known = {
-            "the sign of the exponent is flipped: each kernel is exp(-|x - x_i|^2 / (2 h^2)), largest at its own "
-            "sample, so the exponents are minus the squared distances over 2 h^2.": _log_prob_exponent_sign(*args),
-            f"it is log(m) = {np.log(len(points)):.3f} too large everywhere, m the number of samples: the kernels "
-            "are summed; the KDE averages them (the 1/m), so subtract log(m) after the logsumexp.":
-                _log_prob_no_mean(*args),
-            "the Gaussian's normalising constant (2 pi h^2)^(-d/2) is missing: subtract (d/2) log(2 pi h^2).":
-                _log_prob_no_normalisation(*args),
-            "the normalising constant is the 2D one, 1 / (2 pi h^2); in d dimensions it is (2 pi h^2)^(-d/2), with "
-            "d = points.shape[1]: subtract (d/2) log(2 pi h^2).": _log_prob_two_d_constant(*args),
-            "the squared distances are divided by 2 h; the kernel's exponent is -|x - x_i|^2 / (2 h^2), with the "
-            "variance h^2.": _log_prob_h_in_exponent(*args),
-        }
+        known_slips = known(_LOG_PROB_SLIPS, *args)
         shift = np.asarray(got, dtype=np.float64) - np.asarray(expected) if np.shape(got) == expected.shape else None
         if shift is not None and np.all(np.isfinite(shift)) and np.ptp(shift) < 1e-3 and abs(shift.mean()) > 1e-3:
-            known.setdefault(f"it is off by the same constant {shift.mean():+.4f} everywhere: a normalising constant "
-                             "is missing or wrong (the 1/m of the mean over the m samples, or the Gaussian's "
-                             "(2 pi h^2)^(-d/2)).", got)
-        compare_density(got, expected, what=what, inputs=x, rtol=1e-4, atol=1e-3, known=known)
+            known_slips.setdefault(f"it is off by the same constant {shift.mean():+.4f} everywhere: a normalising "
+                                   "constant is missing or wrong (the 1/m of the mean over the m samples, or the "
+                                   "Gaussian's (2 pi h^2)^(-d/2)).", got)
+        compare_density(got, expected, what=what, inputs=x, rtol=1e-4, atol=1e-3, known=known_slips)
     return (f"Matches sl.data.kde(points, h).log_prob on {len(_CASES)} samples (2D and 3D), finite at the points far "
             "from the samples where every kernel underflows.")
 
@@ -150,18 +149,28 @@ _DENOISER_CASES = (
 )
 
 
-@register(
-    "04",
-    reference=_denoiser_reference,
-    mistakes={
-        "flipped sign": (_denoiser_flipped, "sign"),
-        "sigma instead of sigma^2": (_denoiser_sigma, "sigma^2"),
-        "the noisy point dropped": (_denoiser_no_x, "noisy point"),
-        "softmax over the wrong axis": (_denoiser_wrong_axis, "axis"),
-        "the nearest sample": (_denoiser_nearest, "nearest"),
-        "weights from exp / sum": (_denoiser_naive, "softmax"),
-    },
-)
+_DENOISER_SLIPS = {
+    "flipped sign": Slip(
+        _denoiser_flipped, "the sign of the score term is flipped: Tweedie's formula is x~ + sigma^2 s(x~), a step "
+        "*up* the score, towards the data."),
+    "sigma instead of sigma^2": Slip(
+        _denoiser_sigma, "the score is multiplied by sigma; Tweedie's formula multiplies it by the noise variance, "
+        "x~ + sigma^2 s(x~)."),
+    "the noisy point dropped": Slip(
+        _denoiser_no_x, "the noisy point itself is missing: Tweedie's formula is x~ + sigma^2 s(x~), not the "
+        "correction sigma^2 s(x~) alone."),
+    "softmax over the wrong axis": Slip(
+        _denoiser_wrong_axis, "the softmax runs over the wrong axis: for each noisy point the weights w_i(x~) over "
+        "the samples (axis 1 of the (n, m) exponents) must sum to 1."),
+    "the nearest sample": Slip(
+        _denoiser_nearest, "this is the nearest sample to each noisy point; the posterior mean averages all the "
+        "samples with the softmax weights w_i(x~), which only single out the nearest one when sigma is small or "
+        "the point is far."),
+    "weights from exp / sum": Slip(_denoiser_naive, words="softmax"),  # nan far away: the underflow hint
+}
+
+
+@register("04", reference=_denoiser_reference, mistakes=_DENOISER_SLIPS)
 def check_kde_denoiser(kde_denoiser):
     """Check ``kde_denoiser(points, sigma, x_tilde) -> (n, d)``, Tweedie's E[x | x~] for the KDE at bandwidth sigma."""
     for points, x, sigma in _DENOISER_CASES:
@@ -171,18 +180,6 @@ def check_kde_denoiser(kde_denoiser):
         if agrees(got, expected, rtol=1e-4, atol=1e-4):
             continue
         compare_density(got, expected, what=f"kde_denoiser(points, sigma={sigma}, x_tilde)", at="x_tilde",
-                inputs=x, rtol=1e-4, atol=1e-4, known={
-                    "the sign of the score term is flipped: Tweedie's formula is x~ + sigma^2 s(x~), a step *up* the "
-                    "score, towards the data.": _denoiser_flipped(*args),
-                    "the score is multiplied by sigma; Tweedie's formula multiplies it by the noise variance, "
-                    "x~ + sigma^2 s(x~).": _denoiser_sigma(*args),
-                    "the noisy point itself is missing: Tweedie's formula is x~ + sigma^2 s(x~), not the correction "
-                    "sigma^2 s(x~) alone.": _denoiser_no_x(*args),
-                    "the softmax runs over the wrong axis: for each noisy point the weights w_i(x~) over the samples "
-                    "(axis 1 of the (n, m) exponents) must sum to 1.": _denoiser_wrong_axis(*args),
-                    "this is the nearest sample to each noisy point; the posterior mean averages all the samples "
-                    "with the softmax weights w_i(x~), which only single out the nearest one when sigma is small "
-                    "or the point is far.": _denoiser_nearest(*args),
-                })
+                        inputs=x, rtol=1e-4, atol=1e-4, known=known(_DENOISER_SLIPS, *args))
     return (f"Matches x~ + sigma^2 sl.data.kde(points, sigma).score(x~) on {len(_DENOISER_CASES)} samples (2D and 3D), "
             "far from the samples too.")

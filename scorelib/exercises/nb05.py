@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from scorelib.data import GaussianMixture
-from scorelib.exercises._core import ExerciseError, agrees, attempt, compare, register
+from scorelib.exercises._core import ExerciseError, Slip, agrees, attempt, compare, known, register
 from scorelib.losses import ncsn_loss
 
 __all__ = ["check_annealed_schedule", "check_ncsn_level_loss"]
@@ -57,18 +57,30 @@ def _levels_increasing(sigma_max, sigma_min, n_levels, eps):
     return sigmas, eps * sigmas**2 / sigmas[0] ** 2
 
 
-@register(
-    "05",
-    reference=_schedule_reference,
-    mistakes={
-        "flipped sign of the exponent": (_steps_flipped, "sign"),
-        "sigma instead of sigma^2": (_steps_sigma, "sigma_i^2"),
-        "divided by the largest level": (_steps_by_largest, "smallest level"),
-        "the paper's alpha": (_steps_paper_alpha, "alpha_i = 2 a_i"),
-        "linear levels": (_levels_linear, "geometric"),
-        "increasing levels": (_levels_increasing, "largest"),
-    },
-)
+_LEVEL_SLIPS = {
+    "linear levels": Slip(_levels_linear, "the levels are evenly spaced; they must be geometric, with a constant "
+                          "ratio sigma_(i+1) / sigma_i (np.geomspace, section 2)."),
+    "increasing levels": Slip(_levels_increasing, "the levels go up; annealed Langevin walks down, from the largest "
+                              "sigma_1 = sigma_max to the smallest sigma_L = sigma_min."),
+}
+_STEP_SLIPS = {
+    "flipped sign of the exponent": Slip(
+        _steps_flipped, "the sign of the exponent is flipped: the step must grow with the noise level, a_i = eps "
+        "sigma_i^2 / sigma_L^2, largest at sigma_1 and eps at the last level; yours shrinks as sigma grows."),
+    "sigma instead of sigma^2": Slip(
+        _steps_sigma, "the steps grow like sigma_i; they must grow like the variance sigma_i^2 (the perturbed "
+        "density's length scale is sigma_i, and a Langevin step is a squared length), a_i = eps sigma_i^2 / "
+        "sigma_L^2."),
+    "divided by the largest level": Slip(
+        _steps_by_largest, "the steps are scaled by the largest level; eps is the step at the smallest level, "
+        "a_i = eps sigma_i^2 / sigma_L^2, so the last step is eps."),
+    "the paper's alpha": Slip(
+        _steps_paper_alpha, "the steps are twice too large: that is the NCSN paper's alpha_i = 2 a_i, for its update "
+        "x + (alpha / 2) s + sqrt(alpha) z; this course's sampler takes x + a s + sqrt(2 a) z (section 2)."),
+}
+
+
+@register("05", reference=_schedule_reference, mistakes={**_LEVEL_SLIPS, **_STEP_SLIPS})
 def check_annealed_schedule(annealed_schedule):
     """Check ``annealed_schedule(sigma_max, sigma_min, n_levels, eps) -> (sigmas, step_sizes)``, each ``(L,)``."""
     for sigma_max, sigma_min, n_levels, eps in _SCHEDULES:
@@ -79,29 +91,11 @@ def check_annealed_schedule(annealed_schedule):
                                 f"{'' if not isinstance(out, tuple | list) else f' of length {len(out)}'}.")
         sigmas, steps = _schedule_reference(sigma_max, sigma_min, n_levels, eps)
         got_sigmas, got_steps = out
-        levels_known = {
-            "the levels are evenly spaced; they must be geometric, with a constant ratio sigma_(i+1) / sigma_i "
-            "(np.geomspace, section 2).": np.linspace(sigma_max, sigma_min, n_levels),
-            "the levels go up; annealed Langevin walks down, from the largest sigma_1 = sigma_max to the smallest "
-            "sigma_L = sigma_min.": sigmas[::-1],
-        }
+        args = (sigma_max, sigma_min, n_levels, eps)
         compare(got_sigmas, sigmas, what=f"sigmas, the first array returned by {setting},", rtol=1e-4, atol=0,
-                known=levels_known)
-        steps_known = {
-            "the sign of the exponent is flipped: the step must grow with the noise level, a_i = eps sigma_i^2 / "
-            "sigma_L^2, largest at sigma_1 and eps at the last level; yours shrinks as sigma grows.":
-                _steps_flipped(sigma_max, sigma_min, n_levels, eps)[1],
-            "the steps grow like sigma_i; they must grow like the variance sigma_i^2 (the perturbed density's "
-            "length scale is sigma_i, and a Langevin step is a squared length), a_i = eps sigma_i^2 / sigma_L^2.":
-                _steps_sigma(sigma_max, sigma_min, n_levels, eps)[1],
-            "the steps are scaled by the largest level; eps is the step at the smallest level, a_i = eps sigma_i^2 "
-            "/ sigma_L^2, so the last step is eps.": _steps_by_largest(sigma_max, sigma_min, n_levels, eps)[1],
-            "the steps are twice too large: that is the NCSN paper's alpha_i = 2 a_i, for its update "
-            "x + (alpha / 2) s + sqrt(alpha) z; this course's sampler takes x + a s + sqrt(2 a) z (section 2).":
-                2 * steps,
-        }
+                known=known(_LEVEL_SLIPS, *args, output=lambda slip, a=args: slip(*a)[0]))
         compare(got_steps, steps, what=f"step_sizes, the second array returned by {setting},", rtol=1e-4, atol=0,
-                known=steps_known)
+                known=known(_STEP_SLIPS, *args, output=lambda slip, a=args: slip(*a)[1]))
     return (f"Geometric levels and steps a_i = eps sigma_i^2 / sigma_L^2, as sl.samplers.annealed_langevin takes "
             f"them, on {len(_SCHEDULES)} settings.")
 
@@ -161,18 +155,25 @@ def _loss_mean(score_fn, x, z, sigma):
     return jnp.mean(_loss_reference(score_fn, x, z, sigma))
 
 
-@register(
-    "05",
-    reference=_loss_reference,
-    mistakes={
-        "flipped sign of z": (_loss_flipped, "sign"),
-        "no weight lambda": (_loss_unweighted, "unweighted"),
-        "weight sigma": (_loss_weight_sigma, "sigma, not"),
-        "the network at the clean point": (_loss_clean_point, "noisy point"),
-        "no 1/2": (_loss_no_half, "1/2"),
-        "the mean, not per point": (_loss_mean, "shape"),
-    },
-)
+_LOSS_SLIPS = {
+    "flipped sign of z": Slip(
+        _loss_flipped, "the sign of z is flipped: the target of s is the kernel's score -z / sigma, so the weighted "
+        "residual is sigma s(x + sigma z, sigma) + z (section 2)."),
+    "no weight lambda": Slip(
+        _loss_unweighted, "this is the unweighted term 0.5 |s + z / sigma|^2; multiply it by lambda(sigma) = "
+        "sigma^2, which gives 0.5 |sigma s + z|^2, of order d at every level (section 2)."),
+    "weight sigma": Slip(
+        _loss_weight_sigma, "the term is weighted by sigma, not by lambda(sigma) = sigma^2: 0.5 |sigma s + z|^2."),
+    "the network at the clean point": Slip(
+        _loss_clean_point, "the network must be evaluated at the noisy point x + sigma z (the clean point x is what "
+        "the denoiser should point back to), with the level sigma."),
+    "no 1/2": Slip(_loss_no_half, "it is twice the correct value: the factor 1/2 in front of |sigma s + z|^2 is "
+                   "missing."),
+    "the mean, not per point": Slip(_loss_mean, words="shape"),
+}
+
+
+@register("05", reference=_loss_reference, mistakes=_LOSS_SLIPS)
 def check_ncsn_level_loss(ncsn_level_loss):
     """Check ``ncsn_level_loss(score_fn, x, z, sigma) -> (n,)``, one level's sigma^2-weighted DSM term per point."""
     cases = _level_cases()
@@ -183,17 +184,6 @@ def check_ncsn_level_loss(ncsn_level_loss):
         if agrees(got, expected, rtol=1e-4, atol=1e-5):
             continue
         compare(got, expected, what=f"ncsn_level_loss on {name} at sigma = {sigma}", inputs=np.asarray(x),
-                rtol=1e-4, atol=1e-5, known={
-                    "the sign of z is flipped: the target of s is the kernel's score -z / sigma, so the weighted "
-                    "residual is sigma s(x + sigma z, sigma) + z (section 2).": _loss_flipped(*args),
-                    "this is the unweighted term 0.5 |s + z / sigma|^2; multiply it by lambda(sigma) = sigma^2, which "
-                    "gives 0.5 |sigma s + z|^2, of order d at every level (section 2).": _loss_unweighted(*args),
-                    "the term is weighted by sigma, not by lambda(sigma) = sigma^2: 0.5 |sigma s + z|^2.":
-                        _loss_weight_sigma(*args),
-                    "the network must be evaluated at the noisy point x + sigma z (the clean point x is what the "
-                    "denoiser should point back to), with the level sigma.": _loss_clean_point(*args),
-                    "it is twice the correct value: the factor 1/2 in front of |sigma s + z|^2 is missing.":
-                        _loss_no_half(*args),
-                })
+                rtol=1e-4, atol=1e-5, known=known(_LOSS_SLIPS, *args))
     return (f"Matches sl.losses.ncsn_loss(score_fn, x, key, [sigma], reduction='none') on {len(cases)} score functions "
             "and levels, with the same z.")

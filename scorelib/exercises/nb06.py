@@ -6,7 +6,7 @@ import numpy as np
 from scipy.linalg import sqrtm
 from scipy.spatial.distance import cdist
 
-from scorelib.exercises._core import ExerciseError, attempt, compare, register
+from scorelib.exercises._core import ExerciseError, Slip, attempt, compare, known, register
 from scorelib.metrics import frechet_distance, knn_precision_recall
 
 __all__ = ["check_frechet_gaussians", "check_knn_precision_recall"]
@@ -73,18 +73,27 @@ def _fd_complex(mean1, cov1, mean2, cov2):  # sqrtm's output used as it comes: c
     return np.sum((mean1 - mean2) ** 2) + np.trace(cov1 + cov2 - 2 * sqrtm(cov1 @ cov2).astype(complex)) + 1e-9j
 
 
-@register(
-    "06",
-    reference=_fd_reference,
-    mistakes={
-        "flipped sign of the root's term": (_fd_plus_root, "sign"),
-        "roots of each covariance separately": (_fd_separate_roots, "separately"),
-        "a missing factor 2": (_fd_no_two, "factor 2"),
-        "unsquared distance of the means": (_fd_unsquared_means, "squared"),
-        "elementwise square root": (_fd_elementwise_root, "elementwise"),
-        "a complex result": (_fd_complex, "real part"),
-    },
-)
+_FD_SLIPS = {
+    "flipped sign of the root's term": Slip(
+        _fd_plus_root, "the cross term has the wrong sign. The distance is |mu1 - mu2|^2 + tr(C1 + C2 - 2 (C1 "
+        "C2)^1/2): twice the trace of the root is subtracted (pair 3, a Gaussian and itself, must give 0)."),
+    "roots of each covariance separately": Slip(
+        _fd_separate_roots, "you took the square root of each covariance separately. (C1 C2)^1/2 equals C1^1/2 "
+        "C2^1/2 only when the two matrices commute (pairs 3, 4 and 6); take scipy.linalg.sqrtm(cov1 @ cov2)."),
+    "a missing factor 2": Slip(
+        _fd_no_two, "the factor 2 in front of tr (C1 C2)^1/2 is missing (section 1's formula); without it a Gaussian "
+        "and itself are not at distance 0."),
+    "unsquared distance of the means": Slip(
+        _fd_unsquared_means, "the mean term must be the squared distance |mu1 - mu2|^2, not the distance "
+        "|mu1 - mu2|."),
+    "elementwise square root": Slip(  # gives nan where C1 C2 is negative, caught before the comparison
+        _fd_elementwise_root, "np.sqrt (or ** 0.5) takes the square root of each entry of C1 C2 (elementwise); the "
+        "formula needs the matrix square root, scipy.linalg.sqrtm(cov1 @ cov2).", words="elementwise"),
+    "a complex result": Slip(_fd_complex, words="real part"),  # caught before the comparison
+}
+
+
+@register("06", reference=_fd_reference, mistakes=_FD_SLIPS)
 def check_frechet_gaussians(frechet_gaussians):
     """Check ``frechet_gaussians(mean1, cov1, mean2, cov2) -> float`` against ``sl.metrics.frechet_distance``."""
     pairs = _point_pairs()
@@ -109,21 +118,8 @@ def check_frechet_gaussians(frechet_gaussians):
             "negative entries. The formula needs the matrix square root, scipy.linalg.sqrtm(cov1 @ cov2).")
     expected = np.array([frechet_distance(a, b) for a, b in pairs])
     compare(got, expected, what="frechet_gaussians(mean1, cov1, mean2, cov2)", at="pair number",
-            inputs=np.arange(1, len(pairs) + 1), rtol=1e-4, atol=1e-4, known={
-                "the cross term has the wrong sign. The distance is |mu1 - mu2|^2 + tr(C1 + C2 - 2 (C1 C2)^1/2): "
-                "twice the trace of the root is subtracted (pair 3, a Gaussian and itself, must give 0).":
-                    np.array([_fd_plus_root(*s) for s in stats]),
-                "you took the square root of each covariance separately. (C1 C2)^1/2 equals C1^1/2 C2^1/2 only "
-                "when the two matrices commute (pairs 3, 4 and 6); take scipy.linalg.sqrtm(cov1 @ cov2).":
-                    np.array([_fd_separate_roots(*s) for s in stats]),
-                "the factor 2 in front of tr (C1 C2)^1/2 is missing (section 1's formula); without it a Gaussian "
-                "and itself are not at distance 0.": np.array([_fd_no_two(*s) for s in stats]),
-                "np.sqrt (or ** 0.5) takes the square root of each entry of C1 C2 (elementwise); the formula needs "
-                "the matrix square root, scipy.linalg.sqrtm(cov1 @ cov2).": np.array([_fd_elementwise_root(*s)
-                                                                                      for s in stats]),
-                "the mean term must be the squared distance |mu1 - mu2|^2, not the distance |mu1 - mu2|.":
-                    np.array([_fd_unsquared_means(*s) for s in stats]),
-            })
+            inputs=np.arange(1, len(pairs) + 1), rtol=1e-4, atol=1e-4,
+            known=known(_FD_SLIPS, output=lambda slip: np.array([slip(*pair) for pair in stats])))
     return (f"Matches sl.metrics.frechet_distance on {len(pairs)} pairs, covariances that commute and that do not, "
             "and 0 for a Gaussian and itself.")
 
@@ -179,17 +175,29 @@ def _knn_wrong_axis(real, fake, k):
     return (dist <= r_real[None, :]).any(axis=0).mean(), (dist <= r_fake[:, None]).any(axis=1).mean()
 
 
-@register(
-    "06",
-    reference=_knn_reference,
-    mistakes={
-        "flipped sign of the comparison": (_knn_flipped, "sign"),
-        "1 - precision, 1 - recall": (_knn_complement, "sign"),
-        "each point its own first neighbour": (_knn_self_neighbour, "itself"),
-        "precision and recall swapped": (_knn_swapped, "swapped"),
-        "averaged over the wrong axis": (_knn_wrong_axis, "axis"),
-    },
-)
+_KNN_SLIPS = {
+    "flipped sign of the comparison": Slip(
+        _knn_flipped, "the comparison has the wrong sign: a point is inside a ball when its distance to the centre "
+        "is at most (<=) the ball's radius, and it counts when it is inside at least one ball."),
+    "1 - precision, 1 - recall": Slip(
+        _knn_complement, "you return 1 - precision and 1 - recall: the shares of points outside every ball. Flip "
+        "the sign of the comparison (distance <= radius counts as inside)."),
+    "each point its own first neighbour": Slip(
+        _knn_self_neighbour, "each point counted itself as its own nearest neighbour: in the sorted distances "
+        "within a set, column 0 is the point itself (distance 0), so the k-th nearest *other* point is column k, "
+        "not k - 1."),
+    "precision and recall swapped": Slip(
+        _knn_swapped, "precision and recall are swapped. Precision: the share of generated (fake) points inside "
+        "some ball around a real point (fidelity); recall: the share of real points inside some ball around a "
+        "generated point (coverage)."),
+    "averaged over the wrong axis": Slip(
+        _knn_wrong_axis, "the mean is over the wrong axis. Precision is one 0/1 per generated point (is it inside "
+        "any real ball?) averaged over the generated points; recall one per real point, averaged over the real "
+        "points."),
+}
+
+
+@register("06", reference=_knn_reference, mistakes=_KNN_SLIPS)
 def check_knn_precision_recall(knn_pr):
     """Check ``knn_pr(real, fake, k) -> (precision, recall)`` against ``sl.metrics.knn_precision_recall``."""
     cases = _knn_cases()
@@ -201,26 +209,8 @@ def check_knn_precision_recall(knn_pr):
                 f"the function must return two numbers, (precision, recall); got shape {np.shape(value)} on case "
                 f"{i + 1}. Each is a share: a mean of 0s and 1s over points.")
         got.append(np.asarray(value, dtype=np.float64))
-    slips = {name: np.array([fn(*case) for case in cases], dtype=np.float64) for name, fn in (
-        ("self", _knn_self_neighbour), ("swapped", _knn_swapped), ("flipped", _knn_flipped),
-        ("complement", _knn_complement), ("axis", _knn_wrong_axis))}
     compare(np.array(got), np.array([_knn_reference(*case) for case in cases]),
             what="(precision, recall)", at="case number", inputs=np.arange(1, len(cases) + 1), rtol=0, atol=1e-9,
-            known={
-                "the comparison has the wrong sign: a point is inside a ball when its distance to the centre is "
-                "at most (<=) the ball's radius, and it counts when it is inside at least one ball.":
-                    slips["flipped"],
-                "you return 1 - precision and 1 - recall: the shares of points outside every ball. Flip the sign "
-                "of the comparison (distance <= radius counts as inside).": slips["complement"],
-                "each point counted itself as its own nearest neighbour: in the sorted distances within a set, "
-                "column 0 is the point itself (distance 0), so the k-th nearest *other* point is column k, not "
-                "k - 1.": slips["self"],
-                "precision and recall are swapped. Precision: the share of generated (fake) points inside some "
-                "ball around a real point (fidelity); recall: the share of real points inside some ball around a "
-                "generated point (coverage).": slips["swapped"],
-                "the mean is over the wrong axis. Precision is one 0/1 per generated point (is it inside any real "
-                "ball?) averaged over the generated points; recall one per real point, averaged over the real "
-                "points.": slips["axis"],
-            })
+            known=known(_KNN_SLIPS, output=lambda slip: np.array([slip(*case) for case in cases], np.float64)))
     return (f"Matches sl.metrics.knn_precision_recall on {len(cases)} cases (a shifted cloud, a collapsed mode, "
             "near-copies, 8 dimensions), k from 2 to 5.")

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from scorelib.data import GaussianMixture
-from scorelib.exercises._core import agrees, attempt, compare, register
+from scorelib.exercises._core import Slip, agrees, attempt, compare, known, register
 from scorelib.sde import VPSDE, mixture_score, ode_drift
 
 __all__ = ["check_vp_ode_drift", "check_vp_ode_divergence"]
@@ -63,33 +63,28 @@ def _drift_slip(f_sign, score_factor, use_sqrt=False, integrated=False):
 
 
 _DRIFT_SLIPS = {
-    "the score term has the wrong sign: the probability-flow drift is f - g(t)^2 s / 2 (section 4); the score "
-    "term is subtracted, so that the flow runs towards the data as t decreases.": _drift_slip(1, +0.5),
-    "the drift f = -beta(t) x / 2 has the wrong sign: the VP SDE shrinks x as t grows (section 1).":
-        _drift_slip(-1, -0.5),
-    "this is the reverse-time SDE's drift f - g^2 s (section 2). The probability-flow ODE has no noise and keeps "
-    "half the score term: f - g^2 s / 2.": _drift_slip(1, -1.0),
-    "the forward drift f(x, t) = -beta(t) x / 2 is missing: the ODE's drift is f - g^2 s / 2, and for VP f is "
-    "not 0.": _drift_slip(0, -0.5),
-    "g(t)^2 is beta(t) itself, not sqrt(beta(t)): the VP SDE's diffusion is g = sqrt(beta(t)) (section 1).":
-        _drift_slip(1, -0.5, use_sqrt=True),
-    "you used the integral of beta from 0 to t (the exponent of the mean coefficient a(t)) where beta(t) itself "
-    "belongs: beta(t) = beta_min + t (beta_max - beta_min).": _drift_slip(1, -0.5, integrated=True),
+    "flipped sign of the score term": Slip(
+        _drift_slip(1, +0.5), "the score term has the wrong sign: the probability-flow drift is f - g(t)^2 s / 2 "
+        "(section 4); the score term is subtracted, so that the flow runs towards the data as t decreases."),
+    "flipped sign of f": Slip(
+        _drift_slip(-1, -0.5), "the drift f = -beta(t) x / 2 has the wrong sign: the VP SDE shrinks x as t grows "
+        "(section 1)."),
+    "the reverse SDE's drift": Slip(
+        _drift_slip(1, -1.0), "this is the reverse-time SDE's drift f - g^2 s (section 2). The probability-flow ODE "
+        "has no noise and keeps half the score term: f - g^2 s / 2."),
+    "f dropped": Slip(
+        _drift_slip(0, -0.5), "the forward drift f(x, t) = -beta(t) x / 2 is missing: the ODE's drift is "
+        "f - g^2 s / 2, and for VP f is not 0."),
+    "g instead of g^2": Slip(
+        _drift_slip(1, -0.5, use_sqrt=True), "g(t)^2 is beta(t) itself, not sqrt(beta(t)): the VP SDE's diffusion "
+        "is g = sqrt(beta(t)) (section 1)."),
+    "the integral of beta": Slip(
+        _drift_slip(1, -0.5, integrated=True), "you used the integral of beta from 0 to t (the exponent of the mean "
+        "coefficient a(t)) where beta(t) itself belongs: beta(t) = beta_min + t (beta_max - beta_min)."),
 }
 
 
-@register(
-    "07",
-    reference=_drift_reference,
-    mistakes={
-        "flipped sign of the score term": (_drift_slip(1, +0.5), "sign"),
-        "flipped sign of f": (_drift_slip(-1, -0.5), "sign"),
-        "the reverse SDE's drift": (_drift_slip(1, -1.0), "reverse-time SDE"),
-        "f dropped": (_drift_slip(0, -0.5), "missing"),
-        "g instead of g^2": (_drift_slip(1, -0.5, use_sqrt=True), "sqrt"),
-        "the integral of beta": (_drift_slip(1, -0.5, integrated=True), "integral"),
-    },
-)
+@register("07", reference=_drift_reference, mistakes=_DRIFT_SLIPS)
 def check_vp_ode_drift(vp_ode_drift):
     """Check ``vp_ode_drift(score_fn, x, t, beta_min, beta_max) -> (n, d)`` against ``sl.sde.ode_drift``."""
     for beta_min, beta_max in _SCHEDULES:
@@ -101,7 +96,7 @@ def check_vp_ode_drift(vp_ode_drift):
             continue
         compare(got, expected, what=f"vp_ode_drift(..., beta_min={beta_min}, beta_max={beta_max})",
                 inputs=np.column_stack([np.asarray(x), np.asarray(t)]), at="(x1, x2, t)", rtol=1e-4, atol=1e-4,
-                known={message: slip(*args) for message, slip in _DRIFT_SLIPS.items()})
+                known=known(_DRIFT_SLIPS, *args))
     return (f"Matches sl.sde.ode_drift for {len(_SCHEDULES)} VP schedules, at times from 0.02 to 1, one time per "
             "point.")
 
@@ -160,30 +155,25 @@ def _div_score_only(score_fn, x, t, beta_min, beta_max):
 
 
 _DIVERGENCE_SLIPS = {
-    "the score term's sign is flipped: the drift is f - g^2 s / 2, so its divergence is -d beta(t) / 2 minus "
-    "beta(t) / 2 times the divergence of the score.": _div_flipped_score_term,
-    "the divergence of f = -beta(t) x / 2 is missing: it contributes -d beta(t) / 2 (d = 2 here), whatever the "
-    "score.": _div_no_f,
-    "this is the divergence of the reverse-time SDE's drift f - g^2 s. The probability-flow ODE keeps half the "
-    "score term: f - g^2 s / 2.": _div_reverse_sde,
-    "you summed every entry of the Jacobian. The divergence is its trace, the sum of the diagonal "
-    "d f_i / d x_i only (jnp.trace).": _div_whole_jacobian,
-    "this is the divergence of the score alone. The log-density changes by the divergence of the whole drift "
-    "f - g^2 s / 2 (section 5).": _div_score_only,
+    "flipped sign of the score term": Slip(
+        _div_flipped_score_term, "the score term's sign is flipped: the drift is f - g^2 s / 2, so its divergence "
+        "is -d beta(t) / 2 minus beta(t) / 2 times the divergence of the score."),
+    "the divergence of f dropped": Slip(
+        _div_no_f, "the divergence of f = -beta(t) x / 2 is missing: it contributes -d beta(t) / 2 (d = 2 here), "
+        "whatever the score."),
+    "the reverse SDE's drift": Slip(
+        _div_reverse_sde, "this is the divergence of the reverse-time SDE's drift f - g^2 s. The probability-flow "
+        "ODE keeps half the score term: f - g^2 s / 2."),
+    "the whole Jacobian summed": Slip(
+        _div_whole_jacobian, "you summed every entry of the Jacobian. The divergence is its trace, the sum of the "
+        "diagonal d f_i / d x_i only (jnp.trace)."),
+    "the score's divergence only": Slip(
+        _div_score_only, "this is the divergence of the score alone. The log-density changes by the divergence of "
+        "the whole drift f - g^2 s / 2 (section 5)."),
 }
 
 
-@register(
-    "07",
-    reference=_divergence_reference,
-    mistakes={
-        "flipped sign of the score term": (_div_flipped_score_term, "sign"),
-        "the divergence of f dropped": (_div_no_f, "missing"),
-        "the reverse SDE's drift": (_div_reverse_sde, "reverse-time SDE"),
-        "the whole Jacobian summed": (_div_whole_jacobian, "trace"),
-        "the score's divergence only": (_div_score_only, "score alone"),
-    },
-)
+@register("07", reference=_divergence_reference, mistakes=_DIVERGENCE_SLIPS)
 def check_vp_ode_divergence(vp_ode_divergence):
     """Check ``vp_ode_divergence(score_fn, x, t, beta_min, beta_max) -> (n,)``, the exact divergence in d = 2."""
     cases = ((_GAUSSIAN, "a Gaussian"), (_MIXTURE, "a three-component mixture"))
@@ -197,6 +187,6 @@ def check_vp_ode_divergence(vp_ode_divergence):
             continue
         compare(got, expected, what=f"vp_ode_divergence on {label} (beta_min={beta_min}, beta_max={beta_max})",
                 inputs=np.column_stack([np.asarray(x), np.asarray(t)]), at="(x1, x2, t)", rtol=1e-3, atol=1e-3,
-                known={message: slip(*args) for message, slip in _DIVERGENCE_SLIPS.items()})
+                known=known(_DIVERGENCE_SLIPS, *args))
     return ("Matches the closed form -beta(t)/2 (d - tr Sigma_t^-1) for a Gaussian, and the trace of jax.jacfwd of "
             "sl.sde.ode_drift for a three-component mixture.")
