@@ -274,15 +274,12 @@ def relative_fisher(score_fn, true_score, x, C):
     return sl.metrics.fisher_divergence(score_fn, true_score, x) / C
 
 
-mlp_apply_jit = jax.jit(sl.nets.mlp_apply, static_argnames="activation")  # compiled once per network shape
-
-
 def history(snapshots, activation, *, x_train, x_heldout, true_score, C):
     """Training loss, its standard error, held-out loss and relative Fisher divergence at each snapshot."""
     rows = []
     for step, params in snapshots:
         losses = [float(v) for v in loss_report(params, x_train, x_heldout, activation)]
-        score_fn = sl.nets.bind(mlp_apply_jit, params, activation=activation)
+        score_fn = sl.nets.bind(sl.nets.mlp_apply, params, activation=activation)  # compiled once per shape
         rows.append((step, *losses, relative_fisher(score_fn, true_score, x_heldout, C)))
     return dict(zip(("step", "train", "se", "heldout", "fisher"), np.array(rows).T, strict=True))
 
