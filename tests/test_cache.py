@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
+# A small program: what is tested is the cache around it (a sampler run op by op would compile a dozen operations
+# in each of the test's seven processes).
 PROGRAM = """
 import jax, jax.numpy as jnp, scorelib as sl
 print(sl._cache.cache_dir())
-x = sl.data.Ring(2.0, 0.1).sample(jax.random.key(0), 64)
+x = jnp.linspace(-3.0, 3.0, 64).reshape(32, 2)
 print(float(jax.jit(lambda x: jnp.sum(sl.data.Ring(2.0, 0.1).score(x) ** 2))(x)))
 """
 
