@@ -151,7 +151,6 @@ def bench_limit(repeats: int) -> dict:
     sys.path.insert(0, str(ROOT))
     os.environ["JAX_PLATFORMS"] = "cpu"
     import jax
-    import jax.numpy as jnp
 
     import scorelib.benchmark
 
@@ -162,28 +161,40 @@ def bench_limit(repeats: int) -> dict:
     step_seconds = scorelib.benchmark.step_cost_vs_dim((2,), loss_names=("ism",), n_steps=200, repeats=repeats)
     step_seconds = step_seconds["ism"]["step_seconds"][0]
 
-    n_products = 2000
+    return {
+        "step_flops": step_flops,
+        "step_seconds": step_seconds,
+        "step_flops_per_second": step_flops / step_seconds,
+        "matmul_flops_per_second": _matmul_flops_per_second(128, 128, 2000, repeats),
+        "step_matmul_flops": 2 * 128**3,
+        "digits": _digits_step(repeats),
+    }
+
+
+def _median_seconds(fn, args, repeats: int) -> float:
+    """Median wall time of ``fn(*args)`` over ``repeats`` runs, after one run that is not timed."""
+    import jax
+
+    jax.block_until_ready(fn(*args))
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _matmul_flops_per_second(rows: int, width: int, n_products: int, repeats: int) -> float:
+    """This CPU's rate on a compiled chain of (rows x width) @ (width x width) products."""
+    import jax
+    import jax.numpy as jnp
 
     @jax.jit
     def chain(h, w):
         return jax.lax.fori_loop(0, n_products, lambda i, h: h @ w, h)
 
-    h, w = jnp.ones((128, 128), jnp.float32), jnp.eye(128, dtype=jnp.float32)
-    jax.block_until_ready(chain(h, w))
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(chain(h, w))
-        times.append(time.perf_counter() - start)
-    matmul_flops_per_second = n_products * 2 * 128**3 / statistics.median(times)
-    return {
-        "step_flops": step_flops,
-        "step_seconds": step_seconds,
-        "step_flops_per_second": step_flops / step_seconds,
-        "matmul_flops_per_second": matmul_flops_per_second,
-        "step_matmul_flops": 2 * 128**3,
-        "digits": _digits_step(repeats),
-    }
+    args = (jnp.ones((rows, width), jnp.float32), jnp.eye(width, dtype=jnp.float32))
+    return n_products * 2 * rows * width**2 / _median_seconds(chain, args, repeats)
 
 
 def _digits_step(repeats: int) -> dict:
@@ -199,6 +210,7 @@ def _digits_step(repeats: int) -> dict:
     import optax
 
     import scorelib as sl
+    import scorelib.benchmark
 
     source = (ROOT / "notebooks" / "06_digits_8x8.py").read_text()
     steps, batch_size = (int(v) for v in re.search(r"^STEPS, BATCH_SIZE = ([\d_]+), (\d+)", source, re.M).groups())
@@ -209,46 +221,17 @@ def _digits_step(repeats: int) -> dict:
     optimizer = optax.adam(1e-3)
     one_step = sl.train.train_step(lambda p, batch, key: sl.losses.ncsn_loss(
         sl.nets.bind(sl.nets.preconditioned_ncsn_apply, p), batch, key, sigmas), optimizer)
-    batch, n_steps = x_train[:batch_size], 200
-
-    @jax.jit
-    def run(params, opt_state, key):
-        def step(carry, k):
-            p, s, value = one_step(*carry, batch, k)
-            return (p, s), value
-
-        return jax.lax.scan(step, (params, opt_state), jax.random.split(key, n_steps))
-
-    args = (params, optimizer.init(params), jax.random.key(1))
-    compiled = run.lower(*args).compile()
+    n_steps = 200
+    _, compiled, args = scorelib.benchmark._compiled_steps(one_step, x_train[:batch_size], params, optimizer,
+                                                           jax.random.key(1), n_steps)
     analysis = compiled.cost_analysis()
     analysis = analysis[0] if isinstance(analysis, list) else analysis
-    jax.block_until_ready(compiled(*args))
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(compiled(*args))
-        times.append((time.perf_counter() - start) / n_steps)
-    step_seconds = statistics.median(times)
+    step_seconds = _median_seconds(compiled, args, repeats) / n_steps
     flops = float(analysis["flops"])  # XLA counts the scan's body once: the flops of one step
-
-    # The reference at this step's sizes: a chain of (batch x width) @ (width x width) products.
-    width, n_products = max(hidden), 1000
-
-    @jax.jit
-    def chain(h, w):
-        return jax.lax.fori_loop(0, n_products, lambda i, h: h @ w, h)
-
-    h, w = jnp.ones((batch_size, width), jnp.float32), jnp.eye(width, dtype=jnp.float32)
-    jax.block_until_ready(chain(h, w))
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(chain(h, w))
-        times.append(time.perf_counter() - start)
+    width = max(hidden)  # the reference at this step's sizes: (batch x width) @ (width x width) products
     return {"steps": steps, "batch_size": batch_size, "hidden": hidden, "step_flops": flops,
             "step_seconds": step_seconds, "step_flops_per_second": flops / step_seconds,
-            "matmul_flops_per_second": n_products * 2 * batch_size * width**2 / statistics.median(times)}
+            "matmul_flops_per_second": _matmul_flops_per_second(batch_size, width, 1000, repeats)}
 
 
 def bench_notebooks() -> dict:

@@ -43,6 +43,12 @@ def _timed_steps(loss_name: str, dim: int, width: int, batch_size: int, n_steps:
     optimizer = optax.adam(1e-3)
 
     one_step = train.train_step(lambda p, batch, k: loss(lambda y: nets.mlp_apply(p, y), batch, k), optimizer)
+    return _compiled_steps(one_step, x, params, optimizer, key_run, n_steps)
+
+
+def _compiled_steps(one_step, x, params, optimizer, key: jax.Array, n_steps: int):
+    """Compile a scan of ``n_steps`` of ``one_step`` (from :func:`scorelib.train.train_step`) on the fixed batch
+    ``x``; return (compile seconds, compiled function, its arguments)."""
 
     @jax.jit
     def run(params, opt_state, key):
@@ -53,7 +59,7 @@ def _timed_steps(loss_name: str, dim: int, width: int, batch_size: int, n_steps:
         (params, opt_state), values = jax.lax.scan(step, (params, opt_state), jax.random.split(key, n_steps))
         return params, values
 
-    args = (params, optimizer.init(params), key_run)
+    args = (params, optimizer.init(params), key)
     start = time.perf_counter()
     compiled = run.lower(*args).compile()
     return time.perf_counter() - start, compiled, args
